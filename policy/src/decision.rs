@@ -1,0 +1,212 @@
+use std::collections::BTreeMap;
+use std::fmt;
+
+use crate::{hard_deny, packs, py2, Error, Global};
+
+/// What allowed a global.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// A built-in policy pack, by name.
+    Pack(&'static str),
+    /// The `PICKLEGUARD_ALLOW` variable.
+    Env,
+    /// A call from Python: `pickleguard.allow()` or `activate_safe_ml_environment(also_allow=)`.
+    Call,
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Source::Pack(name) => write!(f, "pack `{name}`"),
+            Source::Env => f.write_str("PICKLEGUARD_ALLOW"),
+            Source::Call => f.write_str("pickleguard.allow()"),
+        }
+    }
+}
+
+/// The verdict on one `(module, name)` pair.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// Every spelling CPython may import is allowlisted.
+    Allowed(Source),
+    /// Not on the allowlist: refused in `enforce` mode, reported in `warn` mode.
+    NotAllowed,
+    /// Refused in every mode, whatever the configuration says.
+    HardDenied(&'static str),
+}
+
+/// The allowlist in force: the default `ml` pack plus extra exact pairs.
+#[derive(Debug, Default, Clone)]
+pub struct Policy {
+    extra: BTreeMap<String, BTreeMap<String, Source>>,
+}
+
+impl Policy {
+    /// The default policy: the `ml` pack and nothing else.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds one exact pair. Hard-denied pairs are refused, and the policy is left unchanged.
+    pub fn allow(&mut self, global: &Global, source: Source) -> Result<(), Error> {
+        if let Some(reason) = hard_deny::check(&global.module, &global.name) {
+            return Err(Error::HardDenied {
+                entry: global.to_string(),
+                reason,
+            });
+        }
+        self.extra
+            .entry(global.module.clone())
+            .or_default()
+            .entry(global.name.clone())
+            .or_insert(source);
+        Ok(())
+    }
+
+    /// Decides on the raw names a pickle asks for, as the `pickle.find_class` event reports them.
+    ///
+    /// At protocols 0-2 CPython may import the Python 2 mapping of the raw names instead, so
+    /// every spelling that can be imported must pass: none may be hard-denied, and all must be
+    /// allowlisted.
+    pub fn decide(&self, module: &str, name: &str) -> Decision {
+        let mapped = py2::map(module, name);
+        let spellings = [Some((module, name)), mapped];
+        if let Some(reason) = spellings
+            .iter()
+            .flatten()
+            .find_map(|&(m, n)| hard_deny::check(m, n))
+        {
+            return Decision::HardDenied(reason);
+        }
+        let mut source = None;
+        for (m, n) in Self::importable(module, name) {
+            match self.lookup(m, n) {
+                Some(found) => {
+                    source.get_or_insert(found);
+                }
+                None => return Decision::NotAllowed,
+            }
+        }
+        source.map_or(Decision::NotAllowed, Decision::Allowed)
+    }
+
+    /// The spellings of `(module, name)` that CPython may import and the policy does not allow
+    /// yet: what an operator has to allow for the pair to load. Empty if it loads already or
+    /// is hard-denied.
+    pub fn missing(&self, module: &str, name: &str) -> Vec<Global> {
+        if !matches!(self.decide(module, name), Decision::NotAllowed) {
+            return Vec::new();
+        }
+        Self::importable(module, name)
+            .filter(|&(m, n)| self.lookup(m, n).is_none())
+            .map(|(m, n)| Global::new(m, n))
+            .collect()
+    }
+
+    /// Every allowed global, spelled as [`Global::parse`] reads it, sorted.
+    pub fn allowed(&self) -> Vec<String> {
+        let mut all: Vec<String> = packs::ML
+            .iter()
+            .map(|entry| entry.global().to_string())
+            .chain(self.extra.iter().flat_map(|(module, names)| {
+                names
+                    .keys()
+                    .map(move |name| Global::new(module.as_str(), name.as_str()).to_string())
+            }))
+            .collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    fn importable<'a>(module: &'a str, name: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let mapped = py2::map(module, name);
+        let raw_importable = mapped.is_none() || py2::raw_also_importable(module);
+        [raw_importable.then_some((module, name)), mapped].into_iter().flatten()
+    }
+
+    fn lookup(&self, module: &str, name: &str) -> Option<Source> {
+        if packs::find(packs::ML, module, name).is_some() {
+            return Some(Source::Pack("ml"));
+        }
+        self.extra.get(module)?.get(name).copied()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy_allowing(specs: &[&str]) -> Policy {
+        let mut policy = Policy::new();
+        for spec in specs {
+            policy.allow(&Global::parse(spec).unwrap(), Source::Call).unwrap();
+        }
+        policy
+    }
+
+    #[test]
+    fn default_allows_ml_data_and_nothing_else() {
+        let policy = Policy::new();
+        assert_eq!(
+            policy.decide("collections", "OrderedDict"),
+            Decision::Allowed(Source::Pack("ml"))
+        );
+        assert_eq!(policy.decide("collections", "Counter"), Decision::NotAllowed);
+        assert!(matches!(policy.decide("os", "system"), Decision::HardDenied(_)));
+    }
+
+    #[test]
+    fn exact_pairs_only() {
+        let policy = policy_allowing(&["mymodel.Net"]);
+        assert_eq!(policy.decide("mymodel", "Net"), Decision::Allowed(Source::Call));
+        assert_eq!(policy.decide("mymodel", "Net2"), Decision::NotAllowed);
+        assert_eq!(policy.decide("mymodel", "Net.helper"), Decision::NotAllowed);
+        assert_eq!(policy.decide("mymodel.sub", "Net"), Decision::NotAllowed);
+        assert_eq!(policy.decide("collections", "OrderedDict.fromkeys"), Decision::NotAllowed);
+    }
+
+    #[test]
+    fn hard_denied_entries_are_refused() {
+        let mut policy = Policy::new();
+        for spec in ["os.system", "builtins.eval", "subprocess.Popen", "posix:system"] {
+            let err = policy.allow(&Global::parse(spec).unwrap(), Source::Env);
+            assert!(matches!(err, Err(Error::HardDenied { .. })), "{spec}");
+        }
+        assert_eq!(policy.allowed(), Policy::new().allowed());
+    }
+
+    #[test]
+    fn python2_spellings_are_judged_by_what_gets_imported() {
+        let policy = Policy::new();
+        assert_eq!(policy.decide("__builtin__", "set"), policy.decide("builtins", "set"));
+        assert!(matches!(policy.decide("__builtin__", "eval"), Decision::HardDenied(_)));
+        assert!(matches!(policy.decide("commands", "getoutput"), Decision::HardDenied(_)));
+        assert_eq!(
+            policy.decide("copy_reg", "_reconstructor"),
+            Decision::Allowed(Source::Pack("ml"))
+        );
+    }
+
+    #[test]
+    fn missing_names_what_to_allow() {
+        let policy = Policy::new();
+        assert_eq!(policy.missing("mymodel", "Net"), vec![Global::new("mymodel", "Net")]);
+        assert_eq!(policy.missing("__builtin__", "range"), vec![Global::new("builtins", "range")]);
+        assert_eq!(
+            policy.missing("dbm", "library"),
+            vec![Global::new("dbm", "library"), Global::new("dbm.ndbm", "library")]
+        );
+        assert!(policy.missing("builtins", "set").is_empty());
+        assert!(policy.missing("os", "system").is_empty());
+    }
+
+    #[test]
+    fn python2_spelling_importable_as_is_needs_both_allowed() {
+        // `dbm` exists in Python 3 too, so at protocol >= 3 the raw name is imported.
+        let only_mapped = policy_allowing(&["dbm.ndbm.library"]);
+        assert_eq!(only_mapped.decide("dbm", "library"), Decision::NotAllowed);
+        let both = policy_allowing(&["dbm.ndbm.library", "dbm.library"]);
+        assert_eq!(both.decide("dbm", "library"), Decision::Allowed(Source::Call));
+    }
+}

@@ -1,0 +1,184 @@
+//! Globals that no configuration, pack or `allow()` call can ever allow.
+//!
+//! Everything outside the allowlist is refused anyway; this set is the backstop for operators who
+//! allow too much. It names the modules and callables that run code, import modules, spawn
+//! processes, touch files or the network, or hand out attribute-access primitives.
+
+/// Modules refused with every submodule (`os` covers `os.path`).
+pub const MODULES: &[(&str, &str)] = &[
+    ("_ctypes", "calls arbitrary C functions"),
+    ("_io", "opens files"),
+    ("_operator", "hands out attrgetter/methodcaller primitives"),
+    ("_pickle", "unpickles nested payloads"),
+    ("_posixsubprocess", "spawns processes"),
+    ("_socket", "opens network connections"),
+    ("_thread", "starts threads running arbitrary callables"),
+    ("asyncio", "spawns processes and opens connections"),
+    ("bdb", "runs code under a debugger"),
+    ("cProfile", "runs code strings"),
+    ("code", "runs code strings"),
+    ("codecs", "opens files"),
+    ("codeop", "compiles code"),
+    ("ctypes", "calls arbitrary C functions"),
+    ("dill", "unpickles nested payloads and rebuilds functions"),
+    ("doctest", "runs code strings"),
+    ("ensurepip", "installs packages"),
+    ("functools", "hands out partial/reduce call primitives"),
+    ("gc", "exposes every live object"),
+    ("glob", "reads the file system"),
+    ("http", "opens network connections"),
+    ("idlelib", "runs code"),
+    ("imp", "imports modules"),
+    ("importlib", "imports modules"),
+    ("inspect", "exposes frames and code"),
+    ("io", "opens files"),
+    ("marshal", "loads code objects"),
+    ("multiprocessing.util", "runs registered finalizers"),
+    ("nt", "runs commands and touches files"),
+    ("operator", "hands out attrgetter/methodcaller primitives"),
+    ("os", "runs commands and touches files"),
+    ("pathlib", "touches files"),
+    ("pdb", "runs code under a debugger"),
+    ("pickle", "unpickles nested payloads"),
+    ("pip", "installs packages"),
+    ("pkgutil", "imports modules"),
+    ("posix", "runs commands and touches files"),
+    ("profile", "runs code strings"),
+    ("pty", "spawns processes"),
+    ("pydoc", "spawns a pager process"),
+    ("runpy", "runs modules and files"),
+    ("setuptools", "runs build code"),
+    ("shelve", "opens files and unpickles them"),
+    ("shutil", "touches files and runs commands"),
+    ("signal", "changes process signal handling"),
+    ("site", "runs .pth code"),
+    ("smtplib", "opens network connections"),
+    ("socket", "opens network connections"),
+    ("subprocess", "spawns processes"),
+    ("sys", "exposes and changes interpreter state"),
+    ("tempfile", "touches files"),
+    ("threading", "starts threads running arbitrary callables"),
+    ("timeit", "runs code strings"),
+    ("torch.fx", "generates and runs code"),
+    ("torch.hub", "downloads and runs code"),
+    ("torch.jit", "loads and runs compiled programs"),
+    ("torch.package", "imports code from archives"),
+    ("torch.serialization", "loads nested payloads from files"),
+    ("torch.utils.cpp_extension", "compiles and loads native code"),
+    ("trace", "runs code strings"),
+    ("types", "builds functions and code objects"),
+    ("urllib", "opens network connections"),
+    ("webbrowser", "spawns processes"),
+    ("xmlrpc", "opens network connections"),
+    ("zipimport", "imports modules"),
+    ("numpy.distutils", "runs build code"),
+    ("numpy.f2py", "compiles and runs code"),
+    ("numpy.testing", "runs code strings (runstring)"),
+];
+
+/// Single callables refused in an otherwise ordinary module.
+pub const NAMES: &[(&str, &str, &str)] = &[
+    ("builtins", "__build_class__", "builds classes from code"),
+    ("builtins", "__import__", "imports modules"),
+    ("builtins", "__loader__", "imports modules"),
+    ("builtins", "breakpoint", "starts a debugger"),
+    ("builtins", "compile", "compiles code"),
+    ("builtins", "delattr", "changes arbitrary attributes"),
+    ("builtins", "eval", "runs code strings"),
+    ("builtins", "exec", "runs code strings"),
+    ("builtins", "exit", "ends the process"),
+    ("builtins", "getattr", "reaches any attribute of any object"),
+    ("builtins", "globals", "exposes module globals"),
+    ("builtins", "help", "spawns a pager process"),
+    ("builtins", "input", "reads the terminal"),
+    ("builtins", "locals", "exposes frame locals"),
+    ("builtins", "open", "opens files"),
+    ("builtins", "quit", "ends the process"),
+    ("builtins", "setattr", "changes arbitrary attributes"),
+    ("builtins", "type", "builds classes"),
+    ("builtins", "vars", "exposes object namespaces"),
+    ("numpy", "load", "opens files and unpickles them"),
+    ("numpy", "fromfile", "opens files"),
+    ("numpy", "memmap", "opens files"),
+    ("numpy", "save", "writes files"),
+    ("numpy", "loadtxt", "opens files"),
+    ("torch", "load", "opens files and unpickles them"),
+    ("torch", "save", "writes files"),
+    ("torch", "compile", "generates and runs code"),
+];
+
+/// Why `(module, name)` can never be allowed, or `None` if it can.
+///
+/// Checks the module and its parent packages, the first part of `name`, and every part of a
+/// dotted `name`: an attribute walk may not pass through a dunder or a denied module.
+pub fn check(module: &str, name: &str) -> Option<&'static str> {
+    if let Some(reason) = module_reason(module) {
+        return Some(reason);
+    }
+    let head = name.split('.').next().unwrap_or(name);
+    if let Some(&(_, _, reason)) = NAMES.iter().find(|(m, n, _)| *m == module && *n == head) {
+        return Some(reason);
+    }
+    for (index, part) in name.split('.').enumerate() {
+        if index > 0 && is_dunder(part) {
+            return Some("walks into interpreter internals through a dotted name");
+        }
+        if module_reason(part).is_some() {
+            return Some("reaches a denied module through an attribute");
+        }
+    }
+    None
+}
+
+fn module_reason(module: &str) -> Option<&'static str> {
+    MODULES.iter().find_map(|&(denied, reason)| {
+        let covers = module == denied
+            || (module.starts_with(denied) && module.as_bytes().get(denied.len()) == Some(&b'.'));
+        covers.then_some(reason)
+    })
+}
+
+fn is_dunder(part: &str) -> bool {
+    part.len() > 4 && part.starts_with("__") && part.ends_with("__")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn denies_modules_and_their_submodules_only() {
+        assert!(check("os", "system").is_some());
+        assert!(check("os.path", "join").is_some());
+        assert!(check("osmosis", "x").is_none(), "a prefix is not a submodule");
+        assert!(check("subprocess", "Popen").is_some());
+        assert!(check("torch.serialization", "load").is_some());
+        assert!(check("torch", "Size").is_none());
+    }
+
+    #[test]
+    fn denies_builtins_callables_and_their_attributes() {
+        for name in ["eval", "exec", "compile", "__import__", "getattr", "open"] {
+            assert!(check("builtins", name).is_some(), "{name}");
+        }
+        assert!(check("builtins", "eval.__call__").is_some());
+        assert!(check("builtins", "set").is_none());
+    }
+
+    #[test]
+    fn denies_attribute_walks() {
+        assert!(check("collections", "OrderedDict.__init__.__globals__").is_some());
+        assert!(check("posixpath", "os.system").is_some());
+        assert!(check("posixpath", "os").is_some());
+        assert!(check("mymodel", "Outer.Inner").is_none());
+    }
+
+    #[test]
+    fn names_are_listed_once() {
+        let names: Vec<_> = NAMES.iter().map(|(m, n, _)| (*m, *n)).collect();
+        let mut sorted = names.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), names.len(), "duplicate hard-deny name");
+    }
+}

@@ -1,0 +1,117 @@
+//! The CPython entry points the core needs that pyo3-ffi does not declare for the stable ABI,
+//! and the thin unsafe wrappers around them. Everything here is callable before
+//! `Py_Initialize`, except where a wrapper says otherwise.
+
+use std::ffi::{c_char, c_int, c_void, CStr};
+
+use pyo3::ffi::PyObject;
+use pyo3::prelude::*;
+
+/// `Py_AuditHookFunction`.
+pub type AuditHook =
+    unsafe extern "C" fn(event: *const c_char, args: *mut PyObject, user_data: *mut c_void) -> c_int;
+
+/// `PyObject *(*)(void)`, a module's `PyInit_*` function.
+pub type ModuleInit = unsafe extern "C" fn() -> *mut PyObject;
+
+/// `PyMemAllocatorEx` from `cpython/pymem.h`; its layout is the same in CPython 3.8-3.13.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct MemAllocator {
+    pub ctx: *mut c_void,
+    pub malloc: Option<unsafe extern "C" fn(ctx: *mut c_void, size: usize) -> *mut c_void>,
+    pub calloc:
+        Option<unsafe extern "C" fn(ctx: *mut c_void, nelem: usize, elsize: usize) -> *mut c_void>,
+    pub realloc: Option<
+        unsafe extern "C" fn(ctx: *mut c_void, ptr: *mut c_void, new_size: usize) -> *mut c_void,
+    >,
+    pub free: Option<unsafe extern "C" fn(ctx: *mut c_void, ptr: *mut c_void)>,
+}
+
+/// `PYMEM_DOMAIN_RAW`: the domain `PySys_AddAuditHook` allocates its hook entries from.
+const PYMEM_DOMAIN_RAW: c_int = 0;
+
+extern "C" {
+    fn PySys_AddAuditHook(hook: AuditHook, user_data: *mut c_void) -> c_int;
+    fn PyImport_AppendInittab(name: *const c_char, init: Option<ModuleInit>) -> c_int;
+    fn Py_IsInitialized() -> c_int;
+    fn PyMem_GetAllocator(domain: c_int, allocator: *mut MemAllocator);
+    fn PyMem_SetAllocator(domain: c_int, allocator: *mut MemAllocator);
+    fn PyEval_GetFrame() -> *mut PyObject;
+}
+
+/// Whether the interpreter has been initialised. Safe at any time.
+pub fn interpreter_initialized() -> bool {
+    // SAFETY: Py_IsInitialized only reads a runtime flag and may be called at any time.
+    unsafe { Py_IsInitialized() != 0 }
+}
+
+/// Registers a C audit hook.
+///
+/// # Safety
+/// Must be called before `Py_Initialize`, from the thread that will initialise Python.
+pub unsafe fn add_audit_hook(hook: AuditHook) -> bool {
+    // SAFETY: the caller guarantees the pre-initialisation context, where CPython documents
+    // PySys_AddAuditHook as callable; `hook` lives as long as the process.
+    unsafe { PySys_AddAuditHook(hook, std::ptr::null_mut()) == 0 }
+}
+
+/// Registers a built-in module so `import name` finds it without touching `sys.path`.
+///
+/// # Safety
+/// Must be called before `Py_Initialize`.
+pub unsafe fn append_inittab(name: &'static CStr, init: ModuleInit) -> bool {
+    // SAFETY: the caller guarantees the pre-initialisation context; `name` is static, as
+    // CPython requires (it keeps the pointer).
+    unsafe { PyImport_AppendInittab(name.as_ptr(), Some(init)) == 0 }
+}
+
+/// The raw-domain allocator in force now.
+pub fn raw_allocator() -> MemAllocator {
+    let mut allocator = std::mem::MaybeUninit::<MemAllocator>::uninit();
+    // SAFETY: PyMem_GetAllocator fills the struct in completely; CPython documents it as
+    // callable before and after initialisation.
+    unsafe {
+        PyMem_GetAllocator(PYMEM_DOMAIN_RAW, allocator.as_mut_ptr());
+        allocator.assume_init()
+    }
+}
+
+/// Installs `allocator` for the raw domain.
+///
+/// # Safety
+/// Before initialisation, any complete allocator may be installed. After it, `allocator` must
+/// wrap the one in force, so blocks allocated earlier are still freed by their own allocator.
+pub unsafe fn set_raw_allocator(mut allocator: MemAllocator) {
+    // SAFETY: CPython copies the struct; the caller upholds the wrapping contract.
+    unsafe { PyMem_SetAllocator(PYMEM_DOMAIN_RAW, &mut allocator) }
+}
+
+/// The Python frame executing now, if Python code is running.
+pub fn current_frame(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
+    // SAFETY:
+    // - `py` proves the GIL is held, which is all PyEval_GetFrame needs.
+    // - It returns a borrowed reference or null, which `from_borrowed_ptr_or_opt` expects.
+    unsafe { Bound::from_borrowed_ptr_or_opt(py, PyEval_GetFrame()) }
+}
+
+/// Writes one line to standard error with a single `write(2)`: no locks, so it is safe in a
+/// child forked while another thread was logging.
+pub fn stderr_line(line: &str) {
+    let mut bytes = Vec::with_capacity(line.len() + 1);
+    bytes.extend_from_slice(line.as_bytes());
+    bytes.push(b'\n');
+    // SAFETY: `bytes` is initialised memory of the given length; a closed fd 2 only makes
+    // write fail, which is ignored on purpose.
+    let _ = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
+}
+
+extern "C" {
+    /// Defined by `#[pymodule] fn pickleguard` in this library.
+    fn PyInit_pickleguard() -> *mut PyObject;
+}
+
+/// The `pickleguard` module's init function, for the inittab.
+pub fn module_init() -> ModuleInit {
+    PyInit_pickleguard
+}

@@ -1,0 +1,132 @@
+//! The C audit hook: the one place CPython calls into the core while a program runs.
+//!
+//! CPython calls it for every audit event of the process. It compares the event name byte by
+//! byte and returns at the first difference, so every event other than `pickle.find_class`
+//! costs a few comparisons: no allocation, no lock, no Python object touched.
+
+use std::ffi::{c_char, c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use pickleguard_policy::{Decision, Mode};
+use pyo3::ffi::PyObject;
+use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+
+use crate::{caller, ffi, guard, raw_allocator, refusal};
+
+const FIND_CLASS: &[u8] = b"pickle.find_class\0";
+const CLEAR_HOOKS: &[u8] = b"cpython._PySys_ClearAuditHooks\0";
+
+/// The registered `Py_AuditHookFunction`.
+///
+/// # Safety
+/// Called by CPython only, with the GIL held, a NUL-terminated `event` and a tuple `args`.
+pub unsafe extern "C" fn audit_hook(
+    event: *const c_char,
+    args: *mut PyObject,
+    _user_data: *mut c_void,
+) -> c_int {
+    // SAFETY: CPython passes a NUL-terminated event name.
+    if unsafe { event_is(event, FIND_CLASS) } {
+        // SAFETY: audit hooks run with the GIL held.
+        let py = unsafe { Python::assume_attached() };
+        return on_find_class(py, args);
+    }
+    // SAFETY: as above.
+    if unsafe { event_is(event, CLEAR_HOOKS) } {
+        // SAFETY: this is the hook for that event, with the GIL held.
+        unsafe { raw_allocator::before_hook_list_freed() };
+    }
+    0
+}
+
+/// Compares a C string with `expected` (which ends in NUL), stopping at the first difference.
+///
+/// # Safety
+/// `event` must be a NUL-terminated string.
+unsafe fn event_is(event: *const c_char, expected: &[u8]) -> bool {
+    for (offset, &byte) in expected.iter().enumerate() {
+        // SAFETY: every earlier byte matched a non-NUL byte of `expected`, so the string has
+        // not ended before `offset`.
+        if unsafe { *event.add(offset) } as u8 != byte {
+            return false;
+        }
+    }
+    true
+}
+
+/// Fails closed: any error or panic refuses the global.
+fn on_find_class(py: Python<'_>, args: *mut PyObject) -> c_int {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        // SAFETY: CPython passes the event's argument tuple as a borrowed reference.
+        let args = unsafe { Bound::from_borrowed_ptr_or_opt(py, args) };
+        check_find_class(py, args)
+    }));
+    match outcome {
+        Ok(Ok(())) => 0,
+        Ok(Err(err)) => {
+            err.restore(py);
+            -1
+        }
+        Err(_) => {
+            // SAFETY: the GIL is held; the exception type and message are static.
+            unsafe {
+                pyo3::ffi::PyErr_SetString(
+                    pyo3::ffi::PyExc_RuntimeError,
+                    c"pickleguard: internal error while checking a pickle global; it was refused"
+                        .as_ptr(),
+                )
+            };
+            -1
+        }
+    }
+}
+
+fn check_find_class(py: Python<'_>, args: Option<Bound<'_, PyAny>>) -> PyResult<()> {
+    let guard = guard::get()?;
+    let mode = guard.mode();
+    if mode == Mode::Off {
+        return Ok(());
+    }
+    let (module, name) = read_pair(args)?;
+    let decision = guard.decide(&module, &name);
+    match (decision, mode) {
+        (Decision::Allowed(_), _) => Ok(()),
+        (Decision::NotAllowed, Mode::Warn) => {
+            let caller = caller::describe(py);
+            ffi::stderr_line(&refusal::warn_line(&module, &name, caller.as_deref()));
+            Ok(())
+        }
+        _ => {
+            let caller = caller::describe(py);
+            let missing = guard.missing(&module, &name);
+            let message = refusal::message(&module, &name, decision, caller.as_deref(), &missing);
+            Err(refusal::raise(py, &module, &name, decision, message))
+        }
+    }
+}
+
+/// The `(module, name)` strings of the event. Anything else is refused.
+fn read_pair(args: Option<Bound<'_, PyAny>>) -> PyResult<(String, String)> {
+    let args = args.ok_or_else(|| refused_args("no arguments"))?;
+    let args = args
+        .cast_into::<PyTuple>()
+        .map_err(|_| refused_args("arguments are not a tuple"))?;
+    if args.len() != 2 {
+        return Err(refused_args("expected (module, name)"));
+    }
+    let text = |index| -> PyResult<String> {
+        let item = args.get_item(index)?;
+        let text = item
+            .extract::<String>()
+            .map_err(|_| refused_args("module and name must be str"))?;
+        Ok(text)
+    };
+    Ok((text(0)?, text(1)?))
+}
+
+fn refused_args(why: &str) -> PyErr {
+    pyo3::exceptions::PyRuntimeError::new_err(format!(
+        "pickleguard refused a pickle global it could not read ({why})"
+    ))
+}

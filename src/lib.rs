@@ -1,0 +1,77 @@
+//! `libpickleguard_core.so`: pickleguard's runtime core.
+//!
+//! The preload shim `dlopen`s this library into CPython processes only, before
+//! `Py_Initialize`, and calls [`pickleguard_install`]. That registers a C audit hook, which
+//! checks every `pickle.find_class` event against the policy, and the `pickleguard` module.
+//! Built with pyo3's `abi3-py38` and not linked to libpython: its Python symbols bind to
+//! whichever CPython >= 3.8 the process runs, with a shared or a static libpython.
+//!
+//! Modules: [`ffi`] and [`raw_allocator`] hold the unsafe CPython calls, [`hook`] is the audit
+//! hook, [`guard`] the process-wide state, [`refusal`] the exception and messages, [`caller`]
+//! finds the program's frame, and [`module`] is `import pickleguard`.
+
+mod caller;
+mod error;
+mod ffi;
+mod guard;
+mod hook;
+mod module;
+mod raw_allocator;
+mod refusal;
+
+use std::ffi::c_int;
+use std::panic::catch_unwind;
+
+use pickleguard_policy::{Mode, Settings};
+
+pub use error::Error;
+
+/// Installs the guard. Called by the shim's constructor, before `Py_Initialize`.
+///
+/// Returns 0 when the process is protected (or already was). Otherwise it has printed one line
+/// to stderr saying why this process is not protected.
+#[no_mangle]
+pub extern "C" fn pickleguard_install() -> c_int {
+    match catch_unwind(install) {
+        Ok(Ok(())) => 0,
+        Ok(Err(err)) => {
+            ffi::stderr_line(&format!(
+                "pickleguard: {err}; this process is NOT protected against unsafe pickles"
+            ));
+            1
+        }
+        Err(_) => {
+            ffi::stderr_line("pickleguard: internal error while installing; this process is NOT protected against unsafe pickles");
+            2
+        }
+    }
+}
+
+fn install() -> Result<(), Error> {
+    if ffi::interpreter_initialized() {
+        return Err(Error::AlreadyInitialized);
+    }
+    let settings = Settings::from_env(|name| std::env::var_os(name));
+    for problem in &settings.problems {
+        ffi::stderr_line(&format!("pickleguard: {problem}"));
+    }
+    let mode = settings.mode;
+    if guard::install(settings).is_none() {
+        return Ok(());
+    }
+    // SAFETY: the interpreter is not initialised yet (checked above), and the shim calls this
+    // from its constructor, on the thread that will run Python.
+    if !unsafe { raw_allocator::add_audit_hook_recording_entry(hook::audit_hook) } {
+        return Err(Error::HookRefused);
+    }
+    // SAFETY: as above, before Py_Initialize.
+    if !unsafe { ffi::append_inittab(c"pickleguard", ffi::module_init()) } {
+        ffi::stderr_line(&format!("pickleguard: {}", Error::ModuleNotRegistered));
+    }
+    if mode == Mode::Off {
+        ffi::stderr_line(
+            "pickleguard: PICKLEGUARD_MODE=off: pickles in this process are not checked",
+        );
+    }
+    Ok(())
+}
