@@ -183,9 +183,10 @@ mod tests {
         assert!(matches!(policy.decide("__builtin__", "eval"), Decision::HardDenied(_)));
         assert!(matches!(policy.decide("commands", "getoutput"), Decision::HardDenied(_)));
         assert_eq!(
-            policy.decide("copy_reg", "_reconstructor"),
+            policy.decide("__builtin__", "complex"),
             Decision::Allowed(Source::Pack("ml"))
         );
+        assert_eq!(policy.decide("copy_reg", "_reconstructor"), Decision::NotAllowed);
     }
 
     #[test]

@@ -63,7 +63,6 @@ pub const MODULES: &[(&str, &str)] = &[
     ("torch.hub", "downloads and runs code"),
     ("torch.jit", "loads and runs compiled programs"),
     ("torch.package", "imports code from archives"),
-    ("torch.serialization", "loads nested payloads from files"),
     ("torch.utils.cpp_extension", "compiles and loads native code"),
     ("trace", "runs code strings"),
     ("types", "builds functions and code objects"),
@@ -105,6 +104,13 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("torch", "load", "opens files and unpickles them"),
     ("torch", "save", "writes files"),
     ("torch", "compile", "generates and runs code"),
+    ("torch", "from_file", "opens files"),
+    ("torch._utils", "_import_dotted_name", "imports modules by name"),
+    ("torch.serialization", "_legacy_load", "opens files and unpickles them"),
+    ("torch.serialization", "_load", "unpickles nested payloads"),
+    ("torch.serialization", "load", "opens files and unpickles them"),
+    ("torch.serialization", "save", "writes files"),
+    ("torch.storage", "_load_from_bytes", "unpickles nested payloads with weights_only=False"),
 ];
 
 /// Why `(module, name)` can never be allowed, or `None` if it can.
@@ -153,6 +159,7 @@ mod tests {
         assert!(check("osmosis", "x").is_none(), "a prefix is not a submodule");
         assert!(check("subprocess", "Popen").is_some());
         assert!(check("torch.serialization", "load").is_some());
+        assert!(check("torch.serialization", "_get_layout").is_none());
         assert!(check("torch", "Size").is_none());
     }
 

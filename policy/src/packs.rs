@@ -39,58 +39,126 @@ pub fn find<'a>(pack: &'a [Entry], module: &str, name: &str) -> Option<&'a Entry
         .map(|index| &pack[index])
 }
 
-const TORCH_DTYPE: &str = "torch dtype singleton, pickled by name; a constant, nothing is called";
-const TORCH_STORAGE: &str =
-    "torch typed-storage class named in checkpoint storage records; the bytes come from the archive";
+const TORCH_DTYPE: &str = "torch.dtype constant, pickled by name; inert, not callable";
+const TORCH_QSCHEME: &str = "torch.qscheme constant of quantized tensors; inert, not callable";
 
-/// The default pack: numpy arrays, torch tensors and the containers around them.
-/// Sorted by `(module, name)`.
+/// The default pack: numpy arrays, torch tensors and the containers around them, drawn from
+/// what real numpy 1/2 and torch pickles ask for. Sorted by `(module, name)`.
 pub const ML: &[Entry] = &[
-    e("_codecs", "encode", "turns the latin-1 str that protocols 0-2 use for bytes back into bytes; codec lookup is limited to the encodings package"),
-    e("builtins", "bytearray", "plain byte buffer"),
-    e("builtins", "complex", "complex number"),
+    e("_codecs", "encode", "turns the latin-1 str that protocols 0-2 use for bytes back into bytes; codecs resolve only within the encodings package"),
+    e("builtins", "bytearray", "byte buffer from bytes, or a str and an encoding"),
+    e("builtins", "bytes", "how protocols 0-2 write an empty bytes object"),
+    e("builtins", "complex", "complex number from two numbers"),
     e("builtins", "frozenset", "immutable set of already-unpickled items"),
-    e("builtins", "object", "base class that copyreg._reconstructor passes at protocols 0-1; object() builds an empty object"),
     e("builtins", "set", "set of already-unpickled items"),
     e("builtins", "slice", "slice of already-unpickled bounds"),
     e("collections", "OrderedDict", "ordered mapping; every state_dict is one"),
-    e("copyreg", "_reconstructor", "protocol 0-1 object rebuild; calls only allowlisted classes passed to it"),
-    e("numpy", "dtype", "numpy dtype from a type string and flags"),
-    e("numpy", "ndarray", "numpy array type, passed to _reconstruct"),
-    e("numpy._core.multiarray", "_reconstruct", "numpy 2 empty-array constructor; the data comes from BUILD state"),
-    e("numpy._core.multiarray", "scalar", "numpy 2 scalar from a dtype and raw bytes"),
-    e("numpy._core.numeric", "_frombuffer", "numpy 2 array over a protocol-5 buffer"),
-    e("numpy.core.multiarray", "_reconstruct", "numpy 1 empty-array constructor; the data comes from BUILD state"),
-    e("numpy.core.multiarray", "scalar", "numpy 1 scalar from a dtype and raw bytes"),
-    e("numpy.core.numeric", "_frombuffer", "numpy 1 array over a protocol-5 buffer"),
-    e("torch", "BFloat16Storage", TORCH_STORAGE),
-    e("torch", "BoolStorage", TORCH_STORAGE),
-    e("torch", "ByteStorage", TORCH_STORAGE),
-    e("torch", "CharStorage", TORCH_STORAGE),
-    e("torch", "ComplexDoubleStorage", TORCH_STORAGE),
-    e("torch", "ComplexFloatStorage", TORCH_STORAGE),
-    e("torch", "DoubleStorage", TORCH_STORAGE),
-    e("torch", "FloatStorage", TORCH_STORAGE),
-    e("torch", "HalfStorage", TORCH_STORAGE),
-    e("torch", "IntStorage", TORCH_STORAGE),
-    e("torch", "LongStorage", TORCH_STORAGE),
-    e("torch", "ShortStorage", TORCH_STORAGE),
+    e("numpy", "dtype", "dtype descriptor, state validated in C"),
+    e("numpy", "matrix", "ndarray subclass rebuilt like any array"),
+    e("numpy", "ndarray", "the array type passed to _reconstruct; construction validates shape, strides and buffer"),
+    e("numpy", "recarray", "numpy 1 name of the record-array ndarray subclass"),
+    e("numpy", "record", "structured scalar type used in record-array dtypes"),
+    e("numpy._core._internal", "_convert_to_stringdtype_kwargs", "numpy 2 StringDType from its coerce and na_object settings"),
+    e("numpy._core.multiarray", "_reconstruct", "numpy 2 empty-array constructor; the data comes from a length-checked BUILD state"),
+    e("numpy._core.multiarray", "scalar", "numpy 2 scalar from a dtype and size-checked raw bytes"),
+    e("numpy._core.numeric", "_frombuffer", "numpy 2 array over a protocol-5 buffer (frombuffer + reshape)"),
+    e("numpy.core.multiarray", "_reconstruct", "numpy 1 empty-array constructor; the data comes from a length-checked BUILD state"),
+    e("numpy.core.multiarray", "scalar", "numpy 1 scalar from a dtype and size-checked raw bytes"),
+    e("numpy.core.numeric", "_frombuffer", "numpy 1 array over a protocol-5 buffer (frombuffer + reshape)"),
+    e("numpy.rec", "recarray", "numpy 2 name of the record-array ndarray subclass"),
     e("torch", "Size", "tensor shape, a tuple of ints"),
-    e("torch", "UntypedStorage", TORCH_STORAGE),
+    e("torch", "Tensor", "tensor type that _rebuild_from_type_v2 casts to"),
+    e("torch", "bcomplex32", TORCH_DTYPE),
     e("torch", "bfloat16", TORCH_DTYPE),
+    e("torch", "bits16", TORCH_DTYPE),
+    e("torch", "bits1x8", TORCH_DTYPE),
+    e("torch", "bits2x4", TORCH_DTYPE),
+    e("torch", "bits4x2", TORCH_DTYPE),
+    e("torch", "bits8", TORCH_DTYPE),
     e("torch", "bool", TORCH_DTYPE),
     e("torch", "complex128", TORCH_DTYPE),
+    e("torch", "complex32", TORCH_DTYPE),
     e("torch", "complex64", TORCH_DTYPE),
-    e("torch", "device", "device descriptor such as `cpu`; a value, nothing is opened"),
+    e("torch", "device", "device descriptor such as `cpu`; initialises nothing"),
     e("torch", "float16", TORCH_DTYPE),
     e("torch", "float32", TORCH_DTYPE),
+    e("torch", "float4_e2m1fn_x2", TORCH_DTYPE),
     e("torch", "float64", TORCH_DTYPE),
+    e("torch", "float8_e4m3fn", TORCH_DTYPE),
+    e("torch", "float8_e4m3fnuz", TORCH_DTYPE),
+    e("torch", "float8_e5m2", TORCH_DTYPE),
+    e("torch", "float8_e5m2fnuz", TORCH_DTYPE),
+    e("torch", "float8_e8m0fnu", TORCH_DTYPE),
+    e("torch", "int1", TORCH_DTYPE),
     e("torch", "int16", TORCH_DTYPE),
+    e("torch", "int2", TORCH_DTYPE),
+    e("torch", "int3", TORCH_DTYPE),
     e("torch", "int32", TORCH_DTYPE),
+    e("torch", "int4", TORCH_DTYPE),
+    e("torch", "int5", TORCH_DTYPE),
+    e("torch", "int6", TORCH_DTYPE),
     e("torch", "int64", TORCH_DTYPE),
+    e("torch", "int7", TORCH_DTYPE),
     e("torch", "int8", TORCH_DTYPE),
+    e("torch", "per_channel_affine", TORCH_QSCHEME),
+    e("torch", "per_channel_affine_float_qparams", TORCH_QSCHEME),
+    e("torch", "per_channel_symmetric", TORCH_QSCHEME),
+    e("torch", "per_tensor_affine", TORCH_QSCHEME),
+    e("torch", "per_tensor_symmetric", TORCH_QSCHEME),
+    e("torch", "qint32", TORCH_DTYPE),
+    e("torch", "qint8", TORCH_DTYPE),
+    e("torch", "quint2x4", TORCH_DTYPE),
+    e("torch", "quint4x2", TORCH_DTYPE),
+    e("torch", "quint8", TORCH_DTYPE),
+    e("torch", "uint1", TORCH_DTYPE),
+    e("torch", "uint16", TORCH_DTYPE),
+    e("torch", "uint2", TORCH_DTYPE),
+    e("torch", "uint3", TORCH_DTYPE),
+    e("torch", "uint32", TORCH_DTYPE),
+    e("torch", "uint4", TORCH_DTYPE),
+    e("torch", "uint5", TORCH_DTYPE),
+    e("torch", "uint6", TORCH_DTYPE),
+    e("torch", "uint64", TORCH_DTYPE),
+    e("torch", "uint7", TORCH_DTYPE),
     e("torch", "uint8", TORCH_DTYPE),
+    e("torch._tensor", "_rebuild_from_type_v2", "calls an already-allowlisted rebuilder and casts to an allowlisted tensor type"),
+    e("torch._utils", "_rebuild_meta_tensor_no_storage", "meta-device tensor: a shape with no data"),
     e("torch._utils", "_rebuild_parameter", "wraps an already-rebuilt tensor as nn.Parameter"),
-    e("torch._utils", "_rebuild_tensor_v2", "tensor view over an archive storage; torch's weights_only loader allows it"),
-]
-;
+    e("torch._utils", "_rebuild_parameter_with_state", "as _rebuild_parameter, then sets already-unpickled attributes on it"),
+    e("torch._utils", "_rebuild_qtensor", "quantized tensor over a storage; scales and bounds are checked"),
+    e("torch._utils", "_rebuild_tensor", "legacy tensor view over a storage, used by the v2 and v3 rebuilders"),
+    e("torch._utils", "_rebuild_tensor_v2", "tensor view over an archive storage (set_ grows, never reads past, the storage)"),
+    e("torch._utils", "_rebuild_tensor_v3", "as _rebuild_tensor_v2 with an explicit dtype"),
+    e("torch.serialization", "_get_layout", "looks a layout name up among torch.layout constants"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hard_deny;
+
+    #[test]
+    fn ml_is_sorted_unique_and_findable() {
+        for pair in ML.windows(2) {
+            assert!(
+                (pair[0].module, pair[0].name) < (pair[1].module, pair[1].name),
+                "ML must be sorted and unique: {:?} then {:?}",
+                pair[0],
+                pair[1]
+            );
+        }
+        for entry in ML {
+            assert_eq!(find(ML, entry.module, entry.name), Some(entry));
+        }
+        assert_eq!(find(ML, "collections", "Counter"), None);
+    }
+
+    #[test]
+    fn no_entry_is_hard_denied_or_unexplained() {
+        for entry in ML {
+            assert_eq!(hard_deny::check(entry.module, entry.name), None, "{entry:?}");
+            assert!(!entry.reason.trim().is_empty(), "{entry:?}");
+            assert!(!entry.reason.contains('\n'), "reasons are one line: {entry:?}");
+        }
+    }
+}
