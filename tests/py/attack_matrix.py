@@ -76,7 +76,8 @@ def main():
         copyreg.add_extension(module, name, code)
     for case_id, _description, payload, _marker in corpus.cases(marker_dir):
         for entry, load in ENTRIES.items():
-            result = {"case": case_id, "entry": entry}
+            result = {"case": case_id, "entry": entry,
+                      "has_marker": case_id not in corpus.NO_SIDE_EFFECT, "marker": _marker}
             result.update(attempt(load, payload))
             print(json.dumps(result), flush=True)
 

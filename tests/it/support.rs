@@ -1,0 +1,191 @@
+//! Shared fixtures: where the artifacts and interpreters are, a temp dir that cleans up after
+//! itself, and a runner that kills a hung child instead of hanging the suite.
+
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A Python test script in `tests/py`.
+pub fn script(name: &str) -> PathBuf {
+    repo().join("tests/py").join(name)
+}
+
+/// The preload shim under test.
+pub fn shim() -> PathBuf {
+    let path = std::env::var_os("PICKLEGUARD_SHIM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join("target/release/libpickleguard.so"));
+    assert!(
+        path.is_file() && path.with_file_name("libpickleguard_core.so").is_file(),
+        "{} and libpickleguard_core.so beside it are missing: run `make build` first",
+        path.display()
+    );
+    path
+}
+
+/// One CPython to test against.
+#[derive(Debug, Clone)]
+pub struct Interpreter {
+    /// For messages: `3.11.7 (pyenv, shared libpython)`.
+    pub label: String,
+    /// The executable.
+    pub path: PathBuf,
+}
+
+/// Every interpreter the suite covers that exists on this machine. Prints a SKIP line for each
+/// one that is missing.
+pub fn interpreters() -> &'static [Interpreter] {
+    static FOUND: OnceLock<Vec<Interpreter>> = OnceLock::new();
+    FOUND.get_or_init(|| {
+        let mut found = Vec::new();
+        for minor in 8..=13 {
+            match pyenv_python(&format!("3.{minor}.")) {
+                Some((version, path)) => found.push(Interpreter {
+                    label: format!("{version} (pyenv, shared libpython)"),
+                    path,
+                }),
+                None => eprintln!("SKIP: CPython 3.{minor} is not installed under pyenv"),
+            }
+        }
+        let system = PathBuf::from("/usr/bin/python3.11");
+        if system.is_file() {
+            found.push(Interpreter {
+                label: "system python3.11 (static libpython)".into(),
+                path: system,
+            });
+        } else {
+            eprintln!("SKIP: Debian's /usr/bin/python3.11 is not installed");
+        }
+        assert!(!found.is_empty(), "no CPython >= 3.8 found to test against");
+        found
+    })
+}
+
+/// The newest pyenv-installed version starting with `prefix` (`3.11.` or `2.7.`).
+pub fn pyenv_python(prefix: &str) -> Option<(String, PathBuf)> {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|home| PathBuf::from(home).join(".pyenv")))?;
+    let mut versions: Vec<(Vec<u32>, String)> = std::fs::read_dir(root.join("versions"))
+        .ok()?
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
+        .filter(|name| name.starts_with(prefix))
+        .filter_map(|name| {
+            let key = name.split('.').map(|p| p.parse().ok()).collect::<Option<Vec<u32>>>()?;
+            Some((key, name))
+        })
+        .collect();
+    versions.sort();
+    let (_, version) = versions.pop()?;
+    let path = root.join("versions").join(&version).join("bin/python");
+    path.is_file().then_some((version, path))
+}
+
+/// A command with a clean pickleguard environment: no inherited `PICKLEGUARD_*` or preload.
+pub fn command(program: impl AsRef<OsStr>) -> Command {
+    let mut command = Command::new(program);
+    for (key, _) in std::env::vars_os() {
+        let key_text = key.to_string_lossy();
+        if key_text.starts_with("PICKLEGUARD_") || key_text == "LD_PRELOAD" || key_text.starts_with("PYTHON") {
+            command.env_remove(&key);
+        }
+    }
+    command.stdin(Stdio::null());
+    command
+}
+
+/// `command` with the shim preloaded.
+pub fn preloaded(program: impl AsRef<OsStr>) -> Command {
+    let mut command = command(program);
+    command.env("LD_PRELOAD", shim());
+    command
+}
+
+/// Runs to completion, killing the child if it outlives `timeout`.
+pub fn run(command: &mut Command, timeout: Duration) -> Output {
+    command.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = command
+        .spawn()
+        .unwrap_or_else(|err| panic!("cannot start {command:?}: {err}"));
+    let pid = child.id();
+    let started = Instant::now();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = sender.send(child.wait_with_output());
+    });
+    match receiver.recv_timeout(timeout) {
+        Ok(output) => output.unwrap_or_else(|err| panic!("waiting for {command:?}: {err}")),
+        Err(_) => {
+            // The child moved into the waiting thread, so it is killed by pid.
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            panic!("{command:?} hung for {:?} and was killed", started.elapsed());
+        }
+    }
+}
+
+/// Runs with a generous default timeout.
+pub fn run_ok(command: &mut Command) -> Output {
+    let output = run(command, Duration::from_secs(120));
+    assert!(
+        output.status.success(),
+        "{command:?} failed with {}\nstdout:\n{}\nstderr:\n{}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// Text of an output stream.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The JSON lines a test script printed.
+pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
+    text(stdout)
+        .lines()
+        .filter(|line| line.starts_with('{'))
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("bad JSON line {line:?}: {err}")))
+        .collect()
+}
+
+/// A temporary directory removed on drop.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(label: &str) -> TempDir {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = std::env::temp_dir().join(format!("pickleguard-it-{}-{label}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("create temp dir");
+        TempDir(path)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    /// Names of the files in the directory, sorted.
+    pub fn files(&self) -> Vec<String> {
+        let mut names: Vec<String> = std::fs::read_dir(&self.0)
+            .map(|entries| entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+            .unwrap_or_default();
+        names.sort();
+        names
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
