@@ -8,8 +8,11 @@ use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 
 /// `Py_AuditHookFunction`.
-pub type AuditHook =
-    unsafe extern "C" fn(event: *const c_char, args: *mut PyObject, user_data: *mut c_void) -> c_int;
+pub type AuditHook = unsafe extern "C" fn(
+    event: *const c_char,
+    args: *mut PyObject,
+    user_data: *mut c_void,
+) -> c_int;
 
 /// `PyObject *(*)(void)`, a module's `PyInit_*` function.
 pub type ModuleInit = unsafe extern "C" fn() -> *mut PyObject;

@@ -69,7 +69,10 @@ impl Guard {
 
     /// Allows all of `globals`, or none of them if one is hard-denied.
     pub fn allow_all(&self, globals: &[Global], source: Source) -> Result<(), Error> {
-        let mut policy = self.policy.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut policy = self
+            .policy
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut updated = policy.clone();
         for global in globals {
             updated.allow(global, source)?;
@@ -80,7 +83,9 @@ impl Guard {
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, Policy> {
         // A poisoned lock still holds a consistent policy: `allow_all` swaps it in whole.
-        self.policy.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.policy
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

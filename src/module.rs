@@ -95,9 +95,9 @@ fn parse_all<'py>(items: impl IntoIterator<Item = Bound<'py, PyAny>>) -> PyResul
     items
         .into_iter()
         .map(|item| {
-            let text: String = item
-                .extract()
-                .map_err(|_| Error::NotAString(item.repr().map_or_else(|_| "?".into(), |r| r.to_string())))?;
+            let text: String = item.extract().map_err(|_| {
+                Error::NotAString(item.repr().map_or_else(|_| "?".into(), |r| r.to_string()))
+            })?;
             Ok(Global::parse(&text).map_err(Error::from)?)
         })
         .collect()

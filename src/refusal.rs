@@ -73,7 +73,13 @@ pub fn message(
 }
 
 /// Raises `UnsafeFileError(message)` with `module`, `name` and `reason` attributes.
-pub fn raise(py: Python<'_>, module: &str, name: &str, decision: Decision, message: String) -> PyErr {
+pub fn raise(
+    py: Python<'_>,
+    module: &str,
+    name: &str,
+    decision: Decision,
+    message: String,
+) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let error = unsafe_file_error(py)?.call1((message.clone(),))?;
         error.setattr("module", module)?;

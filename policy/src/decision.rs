@@ -122,7 +122,9 @@ impl Policy {
     fn importable<'a>(module: &'a str, name: &'a str) -> impl Iterator<Item = (&'a str, &'a str)> {
         let mapped = py2::map(module, name);
         let raw_importable = mapped.is_none() || py2::raw_also_importable(module);
-        [raw_importable.then_some((module, name)), mapped].into_iter().flatten()
+        [raw_importable.then_some((module, name)), mapped]
+            .into_iter()
+            .flatten()
     }
 
     fn lookup(&self, module: &str, name: &str) -> Option<Source> {
@@ -140,7 +142,9 @@ mod tests {
     fn policy_allowing(specs: &[&str]) -> Policy {
         let mut policy = Policy::new();
         for spec in specs {
-            policy.allow(&Global::parse(spec).unwrap(), Source::Call).unwrap();
+            policy
+                .allow(&Global::parse(spec).unwrap(), Source::Call)
+                .unwrap();
         }
         policy
     }
@@ -152,24 +156,41 @@ mod tests {
             policy.decide("collections", "OrderedDict"),
             Decision::Allowed(Source::Pack("ml"))
         );
-        assert_eq!(policy.decide("collections", "Counter"), Decision::NotAllowed);
-        assert!(matches!(policy.decide("os", "system"), Decision::HardDenied(_)));
+        assert_eq!(
+            policy.decide("collections", "Counter"),
+            Decision::NotAllowed
+        );
+        assert!(matches!(
+            policy.decide("os", "system"),
+            Decision::HardDenied(_)
+        ));
     }
 
     #[test]
     fn exact_pairs_only() {
         let policy = policy_allowing(&["mymodel.Net"]);
-        assert_eq!(policy.decide("mymodel", "Net"), Decision::Allowed(Source::Call));
+        assert_eq!(
+            policy.decide("mymodel", "Net"),
+            Decision::Allowed(Source::Call)
+        );
         assert_eq!(policy.decide("mymodel", "Net2"), Decision::NotAllowed);
         assert_eq!(policy.decide("mymodel", "Net.helper"), Decision::NotAllowed);
         assert_eq!(policy.decide("mymodel.sub", "Net"), Decision::NotAllowed);
-        assert_eq!(policy.decide("collections", "OrderedDict.fromkeys"), Decision::NotAllowed);
+        assert_eq!(
+            policy.decide("collections", "OrderedDict.fromkeys"),
+            Decision::NotAllowed
+        );
     }
 
     #[test]
     fn hard_denied_entries_are_refused() {
         let mut policy = Policy::new();
-        for spec in ["os.system", "builtins.eval", "subprocess.Popen", "posix:system"] {
+        for spec in [
+            "os.system",
+            "builtins.eval",
+            "subprocess.Popen",
+            "posix:system",
+        ] {
             let err = policy.allow(&Global::parse(spec).unwrap(), Source::Env);
             assert!(matches!(err, Err(Error::HardDenied { .. })), "{spec}");
         }
@@ -179,24 +200,45 @@ mod tests {
     #[test]
     fn python2_spellings_are_judged_by_what_gets_imported() {
         let policy = Policy::new();
-        assert_eq!(policy.decide("__builtin__", "set"), policy.decide("builtins", "set"));
-        assert!(matches!(policy.decide("__builtin__", "eval"), Decision::HardDenied(_)));
-        assert!(matches!(policy.decide("commands", "getoutput"), Decision::HardDenied(_)));
+        assert_eq!(
+            policy.decide("__builtin__", "set"),
+            policy.decide("builtins", "set")
+        );
+        assert!(matches!(
+            policy.decide("__builtin__", "eval"),
+            Decision::HardDenied(_)
+        ));
+        assert!(matches!(
+            policy.decide("commands", "getoutput"),
+            Decision::HardDenied(_)
+        ));
         assert_eq!(
             policy.decide("__builtin__", "complex"),
             Decision::Allowed(Source::Pack("ml"))
         );
-        assert_eq!(policy.decide("copy_reg", "_reconstructor"), Decision::NotAllowed);
+        assert_eq!(
+            policy.decide("copy_reg", "_reconstructor"),
+            Decision::NotAllowed
+        );
     }
 
     #[test]
     fn missing_names_what_to_allow() {
         let policy = Policy::new();
-        assert_eq!(policy.missing("mymodel", "Net"), vec![Global::new("mymodel", "Net")]);
-        assert_eq!(policy.missing("__builtin__", "range"), vec![Global::new("builtins", "range")]);
+        assert_eq!(
+            policy.missing("mymodel", "Net"),
+            vec![Global::new("mymodel", "Net")]
+        );
+        assert_eq!(
+            policy.missing("__builtin__", "range"),
+            vec![Global::new("builtins", "range")]
+        );
         assert_eq!(
             policy.missing("dbm", "library"),
-            vec![Global::new("dbm", "library"), Global::new("dbm.ndbm", "library")]
+            vec![
+                Global::new("dbm", "library"),
+                Global::new("dbm.ndbm", "library")
+            ]
         );
         assert!(policy.missing("builtins", "set").is_empty());
         assert!(policy.missing("os", "system").is_empty());
@@ -208,6 +250,9 @@ mod tests {
         let only_mapped = policy_allowing(&["dbm.ndbm.library"]);
         assert_eq!(only_mapped.decide("dbm", "library"), Decision::NotAllowed);
         let both = policy_allowing(&["dbm.ndbm.library", "dbm.library"]);
-        assert_eq!(both.decide("dbm", "library"), Decision::Allowed(Source::Call));
+        assert_eq!(
+            both.decide("dbm", "library"),
+            Decision::Allowed(Source::Call)
+        );
     }
 }

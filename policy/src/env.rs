@@ -83,12 +83,16 @@ impl Settings {
         if let Some(value) = mode.filter(|v| !v.trim().is_empty()) {
             match value.parse() {
                 Ok(mode) => settings.mode = mode,
-                Err(err) => settings
-                    .problems
-                    .push(format!("{MODE_VAR}={value}: {err}; the guard stays in `enforce` mode")),
+                Err(err) => settings.problems.push(format!(
+                    "{MODE_VAR}={value}: {err}; the guard stays in `enforce` mode"
+                )),
             }
         }
-        for entry in allow.iter().flat_map(|v| v.split(',')).filter(|e| !e.trim().is_empty()) {
+        for entry in allow
+            .iter()
+            .flat_map(|v| v.split(','))
+            .filter(|e| !e.trim().is_empty())
+        {
             let added = Global::parse(entry).and_then(|g| settings.policy.allow(&g, Source::Env));
             if let Err(err) = added {
                 settings.problems.push(format!(
@@ -107,8 +111,10 @@ mod tests {
     use crate::Decision;
 
     fn settings(vars: &[(&str, &str)]) -> Settings {
-        let vars: Vec<(String, OsString)> =
-            vars.iter().map(|(k, v)| (k.to_string(), OsString::from(v))).collect();
+        let vars: Vec<(String, OsString)> = vars
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .collect();
         Settings::from_env(|name| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
     }
 
@@ -122,22 +128,37 @@ mod tests {
 
     #[test]
     fn reads_mode_and_allow() {
-        let s = settings(&[(MODE_VAR, " Warn "), (ALLOW_VAR, "a.B, pkg.mod:Outer.Inner,")]);
+        let s = settings(&[
+            (MODE_VAR, " Warn "),
+            (ALLOW_VAR, "a.B, pkg.mod:Outer.Inner,"),
+        ]);
         assert_eq!(s.mode, Mode::Warn);
         assert!(s.problems.is_empty(), "{:?}", s.problems);
         assert_eq!(s.policy.decide("a", "B"), Decision::Allowed(Source::Env));
-        assert_eq!(s.policy.decide("pkg.mod", "Outer.Inner"), Decision::Allowed(Source::Env));
+        assert_eq!(
+            s.policy.decide("pkg.mod", "Outer.Inner"),
+            Decision::Allowed(Source::Env)
+        );
     }
 
     #[test]
     fn bad_values_are_reported_and_never_weaken() {
-        let s = settings(&[(MODE_VAR, "disabled"), (ALLOW_VAR, "os.system,good.One,torch.*")]);
+        let s = settings(&[
+            (MODE_VAR, "disabled"),
+            (ALLOW_VAR, "os.system,good.One,torch.*"),
+        ]);
         assert_eq!(s.mode, Mode::Enforce);
         assert_eq!(s.problems.len(), 3, "{:?}", s.problems);
         assert!(s.problems[0].contains("PICKLEGUARD_MODE=disabled"));
         assert!(s.problems[1].contains("`os.system` is hard-denied"));
         assert!(s.problems[2].contains("`torch.*`"));
-        assert_eq!(s.policy.decide("good", "One"), Decision::Allowed(Source::Env));
-        assert!(matches!(s.policy.decide("os", "system"), Decision::HardDenied(_)));
+        assert_eq!(
+            s.policy.decide("good", "One"),
+            Decision::Allowed(Source::Env)
+        );
+        assert!(matches!(
+            s.policy.decide("os", "system"),
+            Decision::HardDenied(_)
+        ));
     }
 }

@@ -105,8 +105,19 @@ mod tests {
     #[test]
     fn rejects_non_globals() {
         for bad in [
-            "", "os", "os.", ".system", "os..system", "os.*", "torch.*", "a b.c", "m:", ":n",
-            "m:n:o", "1x.y", "x.y-z",
+            "",
+            "os",
+            "os.",
+            ".system",
+            "os..system",
+            "os.*",
+            "torch.*",
+            "a b.c",
+            "m:",
+            ":n",
+            "m:n:o",
+            "1x.y",
+            "x.y-z",
         ] {
             assert!(
                 matches!(Global::parse(bad), Err(Error::MalformedGlobal { .. })),

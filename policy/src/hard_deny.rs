@@ -63,7 +63,10 @@ pub const MODULES: &[(&str, &str)] = &[
     ("torch.hub", "downloads and runs code"),
     ("torch.jit", "loads and runs compiled programs"),
     ("torch.package", "imports code from archives"),
-    ("torch.utils.cpp_extension", "compiles and loads native code"),
+    (
+        "torch.utils.cpp_extension",
+        "compiles and loads native code",
+    ),
     ("trace", "runs code strings"),
     ("types", "builds functions and code objects"),
     ("urllib", "opens network connections"),
@@ -105,12 +108,28 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("torch", "save", "writes files"),
     ("torch", "compile", "generates and runs code"),
     ("torch", "from_file", "opens files"),
-    ("torch._utils", "_import_dotted_name", "imports modules by name"),
-    ("torch.serialization", "_legacy_load", "opens files and unpickles them"),
+    (
+        "torch._utils",
+        "_import_dotted_name",
+        "imports modules by name",
+    ),
+    (
+        "torch.serialization",
+        "_legacy_load",
+        "opens files and unpickles them",
+    ),
     ("torch.serialization", "_load", "unpickles nested payloads"),
-    ("torch.serialization", "load", "opens files and unpickles them"),
+    (
+        "torch.serialization",
+        "load",
+        "opens files and unpickles them",
+    ),
     ("torch.serialization", "save", "writes files"),
-    ("torch.storage", "_load_from_bytes", "unpickles nested payloads with weights_only=False"),
+    (
+        "torch.storage",
+        "_load_from_bytes",
+        "unpickles nested payloads with weights_only=False",
+    ),
 ];
 
 /// Why `(module, name)` can never be allowed, or `None` if it can.
@@ -156,7 +175,10 @@ mod tests {
     fn denies_modules_and_their_submodules_only() {
         assert!(check("os", "system").is_some());
         assert!(check("os.path", "join").is_some());
-        assert!(check("osmosis", "x").is_none(), "a prefix is not a submodule");
+        assert!(
+            check("osmosis", "x").is_none(),
+            "a prefix is not a submodule"
+        );
         assert!(check("subprocess", "Popen").is_some());
         assert!(check("torch.serialization", "load").is_some());
         assert!(check("torch.serialization", "_get_layout").is_none());

@@ -21,6 +21,6 @@ mod py2;
 mod py2_names;
 
 pub use decision::{Decision, Policy, Source};
+pub use env::{Mode, Settings};
 pub use error::Error;
 pub use global::Global;
-pub use env::{Mode, Settings};

@@ -33,8 +33,14 @@ mod tests {
     fn maps_like_compat_pickle() {
         assert_eq!(map("__builtin__", "set"), Some(("builtins", "set")));
         assert_eq!(map("__builtin__", "xrange"), Some(("builtins", "range")));
-        assert_eq!(map("copy_reg", "_reconstructor"), Some(("copyreg", "_reconstructor")));
-        assert_eq!(map("commands", "getoutput"), Some(("subprocess", "getoutput")));
+        assert_eq!(
+            map("copy_reg", "_reconstructor"),
+            Some(("copyreg", "_reconstructor"))
+        );
+        assert_eq!(
+            map("commands", "getoutput"),
+            Some(("subprocess", "getoutput"))
+        );
         assert_eq!(map("builtins", "set"), None);
         assert!(raw_also_importable("dbm"));
         assert!(!raw_also_importable("__builtin__"));

@@ -107,4 +107,3 @@ pub fn stderr_line(parts: &[&[u8]]) {
     // harmlessly.
     let _ = unsafe { libc::write(2, line.as_ptr().cast::<c_void>(), len) };
 }
-

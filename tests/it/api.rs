@@ -11,7 +11,12 @@ fn module_api_works_in_every_interpreter() {
                 .arg(script("api_checks.py"))
                 .arg(work.path()),
         );
-        assert_eq!(text(&output.stdout).trim(), "api checks passed", "{}", python.label);
+        assert_eq!(
+            text(&output.stdout).trim(),
+            "api checks passed",
+            "{}",
+            python.label
+        );
     }
 }
 

@@ -27,7 +27,10 @@ fn payloads_run_without_the_guard() {
         .collect();
     assert!(expected.len() >= 20, "corpus too small: {expected:?}");
     let created: BTreeSet<String> = markers.files().into_iter().collect();
-    assert_eq!(created, expected, "every side-effect payload must work unguarded");
+    assert_eq!(
+        created, expected,
+        "every side-effect payload must work unguarded"
+    );
 }
 
 /// Every payload is refused with `UnsafeFileError` through every entry point (including
@@ -44,7 +47,10 @@ fn every_payload_is_blocked_on_every_interpreter() {
                 .arg(markers.path()),
         );
         let results = json_lines(&output.stdout);
-        let cases: BTreeSet<&str> = results.iter().map(|r| r["case"].as_str().unwrap()).collect();
+        let cases: BTreeSet<&str> = results
+            .iter()
+            .map(|r| r["case"].as_str().unwrap())
+            .collect();
         assert_eq!(
             results.len(),
             cases.len() * ENTRY_POINTS,
@@ -53,12 +59,24 @@ fn every_payload_is_blocked_on_every_interpreter() {
         );
         for result in &results {
             assert_eq!(result["outcome"], "blocked", "{}: {result}", python.label);
-            assert_eq!(result["type"], "pickleguard.UnsafeFileError", "{}: {result}", python.label);
+            assert_eq!(
+                result["type"], "pickleguard.UnsafeFileError",
+                "{}: {result}",
+                python.label
+            );
             let message = result["message"].as_str().unwrap();
-            assert!(message.starts_with("pickleguard refused to load `"), "{message}");
+            assert!(
+                message.starts_with("pickleguard refused to load `"),
+                "{message}"
+            );
             assert!(!message.contains('\u{1b}'), "no ANSI escapes: {message:?}");
         }
-        assert_eq!(markers.files(), Vec::<String>::new(), "{}: a payload ran", python.label);
+        assert_eq!(
+            markers.files(),
+            Vec::<String>::new(),
+            "{}: a payload ran",
+            python.label
+        );
     }
 }
 
@@ -82,7 +100,11 @@ fn refusals_name_the_global_and_the_reason() {
     let expect = |case: &str, module: &str, name: &str, reason: &str| {
         let r = first(case);
         assert_eq!(
-            (r["module"].as_str(), r["name"].as_str(), r["reason"].as_str()),
+            (
+                r["module"].as_str(),
+                r["name"].as_str(),
+                r["reason"].as_str()
+            ),
             (Some(module), Some(name), Some(reason)),
             "{case}: {r}"
         );
@@ -94,8 +116,19 @@ fn refusals_name_the_global_and_the_reason() {
     expect("AT-14", "pickle", "loads", "hard-denied");
     expect("AT-17", "commands", "getoutput", "hard-denied");
     expect("AT-23", "shlex", "split", "not allowlisted");
-    expect("AT-24", "collections", "OrderedDict.fromkeys", "not allowlisted");
+    expect(
+        "AT-24",
+        "collections",
+        "OrderedDict.fromkeys",
+        "not allowlisted",
+    );
     let message = first("AT-23")["message"].as_str().unwrap().to_string();
-    assert!(message.contains("attack_matrix.py:"), "caller is named: {message}");
-    assert!(message.contains("PICKLEGUARD_ALLOW=shlex.split"), "{message}");
+    assert!(
+        message.contains("attack_matrix.py:"),
+        "caller is named: {message}"
+    );
+    assert!(
+        message.contains("PICKLEGUARD_ALLOW=shlex.split"),
+        "{message}"
+    );
 }

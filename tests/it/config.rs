@@ -50,7 +50,10 @@ fn default_is_enforce() {
 #[test]
 fn allow_variable_adds_exact_globals() {
     let (out, err) = probe(&[("PICKLEGUARD_ALLOW", "collections.Counter")]);
-    assert!(out.starts_with("counter loaded\nsystem blocked:hard-denied\n"), "{out}");
+    assert!(
+        out.starts_with("counter loaded\nsystem blocked:hard-denied\n"),
+        "{out}"
+    );
     assert_eq!(err, "");
 }
 
@@ -58,23 +61,47 @@ fn allow_variable_adds_exact_globals() {
 fn bad_allow_entries_are_reported_and_the_rest_apply() {
     let value = "os.system, collections.Counter,notaglobal,torch.*";
     let (out, err) = probe(&[("PICKLEGUARD_ALLOW", value)]);
-    assert!(out.starts_with("counter loaded\nsystem blocked:hard-denied\n"), "{out}");
+    assert!(
+        out.starts_with("counter loaded\nsystem blocked:hard-denied\n"),
+        "{out}"
+    );
     let lines: Vec<&str> = err.lines().collect();
     assert_eq!(lines.len(), 3, "one line per bad entry: {err}");
     for line in &lines {
-        assert!(line.starts_with(&format!("pickleguard: PICKLEGUARD_ALLOW={value}: ")), "{line}");
+        assert!(
+            line.starts_with(&format!("pickleguard: PICKLEGUARD_ALLOW={value}: ")),
+            "{line}"
+        );
     }
-    assert!(lines[0].contains("`os.system` is hard-denied"), "{}", lines[0]);
-    assert!(lines[1].contains("`notaglobal` is not a global"), "{}", lines[1]);
-    assert!(lines[2].contains("`torch.*`") && lines[2].contains("wildcards"), "{}", lines[2]);
+    assert!(
+        lines[0].contains("`os.system` is hard-denied"),
+        "{}",
+        lines[0]
+    );
+    assert!(
+        lines[1].contains("`notaglobal` is not a global"),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].contains("`torch.*`") && lines[2].contains("wildcards"),
+        "{}",
+        lines[2]
+    );
 }
 
 #[test]
 fn warn_mode_reports_and_allows_but_hard_denies_stay() {
     let (out, err) = probe(&[("PICKLEGUARD_MODE", "warn")]);
-    assert!(out.starts_with("counter loaded\nsystem blocked:hard-denied\nactive True warn\n"), "{out}");
+    assert!(
+        out.starts_with("counter loaded\nsystem blocked:hard-denied\nactive True warn\n"),
+        "{out}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("pickleguard: warn mode: allowed `collections.Counter`"), "{err}");
+    assert!(
+        err.starts_with("pickleguard: warn mode: allowed `collections.Counter`"),
+        "{err}"
+    );
     assert!(err.contains("The load was called from <string>:"), "{err}");
 }
 
@@ -82,7 +109,12 @@ fn warn_mode_reports_and_allows_but_hard_denies_stay() {
 fn bad_mode_keeps_enforce() {
     for bad in ["disabled", "0", "enforcing"] {
         let (out, err) = probe(&[("PICKLEGUARD_MODE", bad)]);
-        assert!(out.starts_with("counter blocked:not allowlisted\nsystem blocked:hard-denied\nactive True enforce"), "{out}");
+        assert!(
+            out.starts_with(
+                "counter blocked:not allowlisted\nsystem blocked:hard-denied\nactive True enforce"
+            ),
+            "{out}"
+        );
         assert_eq!(
             err,
             format!("pickleguard: PICKLEGUARD_MODE={bad}: `{bad}` is not a mode: use `enforce`, `warn` or `off`; the guard stays in `enforce` mode\n")
@@ -111,9 +143,15 @@ fn suggested_allow_value_extends_the_current_one() {
     let output = support::run(
         support::preloaded(&python.path)
             .env("PICKLEGUARD_ALLOW", "a.b")
-            .args(["-c", "import pickle, collections; pickle.loads(pickle.dumps(collections.Counter()))"]),
+            .args([
+                "-c",
+                "import pickle, collections; pickle.loads(pickle.dumps(collections.Counter()))",
+            ]),
         std::time::Duration::from_secs(30),
     );
     let err = text(&output.stderr);
-    assert!(err.contains("PICKLEGUARD_ALLOW=a.b,collections.Counter in the environment"), "{err}");
+    assert!(
+        err.contains("PICKLEGUARD_ALLOW=a.b,collections.Counter in the environment"),
+        "{err}"
+    );
 }

@@ -16,12 +16,22 @@ fn shim_references_no_python_symbol() {
         .expect("nm (binutils) is needed");
     assert!(output.status.success());
     let symbols = text(&output.stdout);
-    assert!(symbols.contains("dlsym"), "nm output looks wrong: {symbols}");
+    assert!(
+        symbols.contains("dlsym"),
+        "nm output looks wrong: {symbols}"
+    );
     let python: Vec<&str> = symbols
         .lines()
-        .filter(|line| line.split_whitespace().last().is_some_and(|s| s.starts_with("Py") || s.starts_with("_Py")))
+        .filter(|line| {
+            line.split_whitespace()
+                .last()
+                .is_some_and(|s| s.starts_with("Py") || s.starts_with("_Py"))
+        })
         .collect();
-    assert!(python.is_empty(), "the shim references Python symbols: {python:?}");
+    assert!(
+        python.is_empty(),
+        "the shim references Python symbols: {python:?}"
+    );
 }
 
 /// HP-8: byte-identical stdout, stderr and exit status for shells, coreutils and toolchains.
@@ -32,13 +42,21 @@ fn non_python_programs_are_byte_identical() {
         &["/bin/false"],
         &["sh", "-c", "echo out; echo err >&2; exit 3"],
         &["bash", "-c", "echo ok"],
-        &["bash", "-c", "for i in 1 2 3; do echo $i; done; ls /definitely-missing; exit 7"],
+        &[
+            "bash",
+            "-c",
+            "for i in 1 2 3; do echo $i; done; ls /definitely-missing; exit 7",
+        ],
         &["ls", "-la", "/"],
         &["cat", "/etc/os-release"],
         &["sort", "/etc/os-release"],
         &["git", "--version"],
         &["cc", "--version"],
-        &["node", "-e", "console.log(process.argv.length); console.error('e')"],
+        &[
+            "node",
+            "-e",
+            "console.log(process.argv.length); console.error('e')",
+        ],
         &["java", "-version"],
     ];
     for argv in programs {
@@ -69,6 +87,7 @@ fn bash_echo_prints_exactly_ok() {
 }
 
 fn on_path(program: &str) -> bool {
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| Path::new(&dir).join(program).is_file()))
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|dir| Path::new(&dir).join(program).is_file())
+    })
 }

@@ -12,6 +12,7 @@ mod api;
 mod attacks;
 mod benign;
 mod config;
+mod examples;
 mod host_processes;
 mod robustness;
 mod support;

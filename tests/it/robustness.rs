@@ -13,15 +13,28 @@ const BLOCKED_LOAD: &str = "import pickle, pickleguard\ntry:\n    pickle.loads(b
 #[test]
 fn debug_allocator_and_dev_mode_exit_cleanly() {
     for python in interpreters() {
-        for (flags, env) in [(&["-X", "dev"][..], None), (&[][..], Some(("PYTHONMALLOC", "debug")))] {
+        for (flags, env) in [
+            (&["-X", "dev"][..], None),
+            (&[][..], Some(("PYTHONMALLOC", "debug"))),
+        ] {
             let mut command = support::preloaded(&python.path);
             command.args(flags).args(["-c", BLOCKED_LOAD]);
             if let Some((key, value)) = env {
                 command.env(key, value);
             }
             let output = run_ok(&mut command);
-            assert_eq!(text(&output.stdout), "blocked\n", "{} {flags:?} {env:?}", python.label);
-            assert!(!text(&output.stderr).contains("bad ID"), "{}: {}", python.label, text(&output.stderr));
+            assert_eq!(
+                text(&output.stdout),
+                "blocked\n",
+                "{} {flags:?} {env:?}",
+                python.label
+            );
+            assert!(
+                !text(&output.stderr).contains("bad ID"),
+                "{}: {}",
+                python.label,
+                text(&output.stderr)
+            );
         }
     }
 }
@@ -31,7 +44,8 @@ fn debug_allocator_and_dev_mode_exit_cleanly() {
 #[test]
 fn isolated_mode_is_still_protected() {
     for python in interpreters() {
-        let output = run_ok(support::preloaded(&python.path).args(["-I", "-S", "-E", "-c", BLOCKED_LOAD]));
+        let output =
+            run_ok(support::preloaded(&python.path).args(["-I", "-S", "-E", "-c", BLOCKED_LOAD]));
         assert_eq!(text(&output.stdout), "blocked\n", "{}", python.label);
     }
 }
@@ -49,9 +63,24 @@ fn threads_and_forks_stay_protected() {
                 .arg(markers.path()),
             Duration::from_secs(120),
         );
-        assert!(output.status.success(), "{}: {}", python.label, text(&output.stderr));
-        assert_eq!(text(&output.stdout), "threads and forks passed\n", "{}", python.label);
-        assert!(markers.files().is_empty(), "{}: {:?}", python.label, markers.files());
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            python.label,
+            text(&output.stderr)
+        );
+        assert_eq!(
+            text(&output.stdout),
+            "threads and forks passed\n",
+            "{}",
+            python.label
+        );
+        assert!(
+            markers.files().is_empty(),
+            "{}: {:?}",
+            python.label,
+            markers.files()
+        );
     }
 }
 
@@ -62,7 +91,12 @@ fn startup_imports_nothing() {
     for python in interpreters() {
         let plain = run_ok(support::command(&python.path).args(["-c", probe]));
         let guarded = run_ok(support::preloaded(&python.path).args(["-c", probe]));
-        assert_eq!(text(&guarded.stdout), text(&plain.stdout), "{}", python.label);
+        assert_eq!(
+            text(&guarded.stdout),
+            text(&plain.stdout),
+            "{}",
+            python.label
+        );
         assert_eq!(text(&guarded.stderr), "", "{}", python.label);
     }
 }
@@ -79,7 +113,10 @@ fn missing_core_is_reported_once() {
     assert_eq!(text(&output.stdout), "ran\n");
     let err = text(&output.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.starts_with("pickleguard: cannot load /nonexistent/libpickleguard_core.so: "), "{err}");
+    assert!(
+        err.starts_with("pickleguard: cannot load /nonexistent/libpickleguard_core.so: "),
+        "{err}"
+    );
     assert!(err.contains("NOT protected"), "{err}");
 }
 

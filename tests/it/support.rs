@@ -78,7 +78,10 @@ pub fn pyenv_python(prefix: &str) -> Option<(String, PathBuf)> {
         .filter_map(|entry| entry.ok()?.file_name().into_string().ok())
         .filter(|name| name.starts_with(prefix))
         .filter_map(|name| {
-            let key = name.split('.').map(|p| p.parse().ok()).collect::<Option<Vec<u32>>>()?;
+            let key = name
+                .split('.')
+                .map(|p| p.parse().ok())
+                .collect::<Option<Vec<u32>>>()?;
             Some((key, name))
         })
         .collect();
@@ -93,7 +96,10 @@ pub fn command(program: impl AsRef<OsStr>) -> Command {
     let mut command = Command::new(program);
     for (key, _) in std::env::vars_os() {
         let key_text = key.to_string_lossy();
-        if key_text.starts_with("PICKLEGUARD_") || key_text == "LD_PRELOAD" || key_text.starts_with("PYTHON") {
+        if key_text.starts_with("PICKLEGUARD_")
+            || key_text == "LD_PRELOAD"
+            || key_text.starts_with("PYTHON")
+        {
             command.env_remove(&key);
         }
     }
@@ -125,7 +131,10 @@ pub fn run(command: &mut Command, timeout: Duration) -> Output {
         Err(_) => {
             // The child moved into the waiting thread, so it is killed by pid.
             let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
-            panic!("{command:?} hung for {:?} and was killed", started.elapsed());
+            panic!(
+                "{command:?} hung for {:?} and was killed",
+                started.elapsed()
+            );
         }
     }
 }
@@ -153,7 +162,9 @@ pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
     text(stdout)
         .lines()
         .filter(|line| line.starts_with('{'))
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|err| panic!("bad JSON line {line:?}: {err}")))
+        .map(|line| {
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("bad JSON line {line:?}: {err}"))
+        })
         .collect()
 }
 
@@ -164,7 +175,8 @@ impl TempDir {
     pub fn new(label: &str) -> TempDir {
         static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let path = std::env::temp_dir().join(format!("pickleguard-it-{}-{label}-{n}", std::process::id()));
+        let path =
+            std::env::temp_dir().join(format!("pickleguard-it-{}-{label}-{n}", std::process::id()));
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).expect("create temp dir");
         TempDir(path)
@@ -177,7 +189,11 @@ impl TempDir {
     /// Names of the files in the directory, sorted.
     pub fn files(&self) -> Vec<String> {
         let mut names: Vec<String> = std::fs::read_dir(&self.0)
-            .map(|entries| entries.filter_map(|e| e.ok()?.file_name().into_string().ok()).collect())
+            .map(|entries| {
+                entries
+                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                    .collect()
+            })
             .unwrap_or_default();
         names.sort();
         names
