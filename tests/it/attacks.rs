@@ -3,23 +3,27 @@
 
 use std::collections::BTreeSet;
 
+use std::process::Command;
+
 use crate::support::{self, interpreters, json_lines, run_ok, script, TempDir};
 
 /// Number of entry points `attack_matrix.py` tries when the start-up capture is present.
 const ENTRY_POINTS: usize = 14;
+
+/// Runs `attack_matrix.py` with `command`'s interpreter and environment; returns the marker
+/// directory (to inspect) and one JSON result per attempt.
+fn run_matrix(mut command: Command, label: &str) -> (TempDir, Vec<serde_json::Value>) {
+    let markers = TempDir::new(label);
+    let output = run_ok(command.arg(script("attack_matrix.py")).arg(markers.path()));
+    (markers, json_lines(&output.stdout))
+}
 
 /// Control: without the guard the payloads really run. If this fails, the corpus is broken and
 /// the guarded test below would prove nothing.
 #[test]
 fn payloads_run_without_the_guard() {
     let python = &interpreters()[0];
-    let markers = TempDir::new("control");
-    let output = run_ok(
-        support::command(&python.path)
-            .arg(script("attack_matrix.py"))
-            .arg(markers.path()),
-    );
-    let results = json_lines(&output.stdout);
+    let (markers, results) = run_matrix(support::command(&python.path), "control");
     let expected: BTreeSet<String> = results
         .iter()
         .filter(|r| r["has_marker"] == true)
@@ -39,14 +43,9 @@ fn payloads_run_without_the_guard() {
 #[test]
 fn every_payload_is_blocked_on_every_interpreter() {
     for python in interpreters() {
-        let markers = TempDir::new("attacks");
-        let output = run_ok(
-            support::preloaded(&python.path)
-                .env("PYTHONPATH", script("early"))
-                .arg(script("attack_matrix.py"))
-                .arg(markers.path()),
-        );
-        let results = json_lines(&output.stdout);
+        let mut command = support::preloaded(&python.path);
+        command.env("PYTHONPATH", script("early"));
+        let (markers, results) = run_matrix(command, "attacks");
         let cases: BTreeSet<&str> = results
             .iter()
             .map(|r| r["case"].as_str().unwrap())
@@ -85,16 +84,12 @@ fn every_payload_is_blocked_on_every_interpreter() {
 #[test]
 fn refusals_name_the_global_and_the_reason() {
     let python = &interpreters()[0];
-    let markers = TempDir::new("reasons");
-    let output = run_ok(
-        support::preloaded(&python.path)
-            .arg(script("attack_matrix.py"))
-            .arg(markers.path()),
-    );
+    let (_markers, results) = run_matrix(support::preloaded(&python.path), "reasons");
     let first = |case: &str| {
-        json_lines(&output.stdout)
-            .into_iter()
+        results
+            .iter()
             .find(|r| r["case"] == case && r["entry"] == "pickle.loads")
+            .cloned()
             .unwrap_or_else(|| panic!("no result for {case}"))
     };
     let expect = |case: &str, module: &str, name: &str, reason: &str| {
