@@ -1,4 +1,5 @@
-//! Where a load was called from: the first Python frame outside the pickle machinery.
+//! Who started a load: the first Python frame outside the pickle machinery. It is named in
+//! messages, and it decides whether a load is multiprocessing's own IPC.
 
 use pyo3::prelude::*;
 
@@ -24,8 +25,27 @@ const LOADER_FILES: &[&str] = &[
     "/dill/_dill.py",
 ];
 
-/// `file:line` of the frame that started the load, or `None` if Python code is not running.
-pub fn describe(py: Python<'_>) -> Option<String> {
+/// multiprocessing's receiving ends. A load called directly from one of these reads a pickle
+/// that another process of the same program wrote into a pipe, socket or queue.
+const IPC_FILES: &[&str] = &[
+    "/multiprocessing/connection.py",
+    "/multiprocessing/queues.py",
+    "/multiprocessing/spawn.py",
+    "/multiprocessing/forkserver.py",
+    "/multiprocessing/managers.py",
+    "/multiprocessing/reduction.py",
+];
+
+/// The frame that started a load.
+pub struct Caller {
+    /// `file:line`.
+    pub location: String,
+    /// Whether it is one of multiprocessing's receiving ends.
+    pub is_ipc: bool,
+}
+
+/// The caller of the running load, or `None` if no Python code is running.
+pub fn find(py: Python<'_>) -> Option<Caller> {
     let mut frame = ffi::current_frame(py)?;
     let mut first = None;
     loop {
@@ -33,12 +53,18 @@ pub fn describe(py: Python<'_>) -> Option<String> {
         let file: String = code.getattr("co_filename").ok()?.extract().ok()?;
         let function: String = code.getattr("co_name").ok()?.extract().ok()?;
         let line: i64 = frame.getattr("f_lineno").ok()?.extract().unwrap_or(0);
-        let here = format!("{file}:{line}");
+        let caller = Caller {
+            is_ipc: IPC_FILES.iter().any(|f| file.ends_with(f)),
+            location: format!("{file}:{line}"),
+        };
         let in_loader = function == "find_class" || LOADER_FILES.iter().any(|f| file.ends_with(f));
         if !in_loader {
-            return Some(here);
+            return Some(caller);
         }
-        first.get_or_insert(here);
+        first.get_or_insert(Caller {
+            is_ipc: false,
+            ..caller
+        });
         match frame.getattr("f_back") {
             Ok(back) if !back.is_none() => frame = back,
             _ => return first,

@@ -118,3 +118,15 @@ extern "C" {
 pub fn module_init() -> ModuleInit {
     PyInit_pickleguard
 }
+
+/// The running CPython's version, such as `3.11.7`. Safe before initialisation.
+pub fn python_version() -> String {
+    // SAFETY: Py_GetVersion returns a static NUL-terminated string and may be called before
+    // Py_Initialize.
+    let full = unsafe { CStr::from_ptr(pyo3::ffi::Py_GetVersion()) };
+    let full = full.to_string_lossy();
+    full.split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}

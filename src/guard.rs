@@ -1,32 +1,42 @@
-//! The policy and mode in force in this process.
+//! The policy, mode and switches in force in this process.
 //!
-//! The hook and the `pickleguard` module both run with the GIL held, and the lock is never
-//! held while calling into Python, so a thread that forks (which also needs the GIL) can never
-//! leave it locked in the child.
+//! The hook and the `pickleguard` module both run with the GIL held, and no lock here is held
+//! while calling into Python, so a thread that forks (which also needs the GIL) can never
+//! leave one locked in the child.
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{OnceLock, RwLock};
+use std::sync::{OnceLock, RwLock, RwLockReadGuard};
 
 use pickleguard_policy::{Decision, Global, Mode, Policy, Settings, Source};
 
+use crate::record::Recorder;
 use crate::Error;
 
 /// The guard's state, set once by the install function.
 pub struct Guard {
     mode: AtomicU8,
     policy: RwLock<Policy>,
+    /// Python code may not weaken the policy.
+    pub locked: bool,
+    /// multiprocessing's own pickles skip the allowlist.
+    pub trust_ipc: bool,
+    /// Learning mode's record file.
+    pub recorder: Option<Recorder>,
 }
 
 static GUARD: OnceLock<Guard> = OnceLock::new();
 
-/// Creates the guard from the environment's settings. Returns `None` if it already exists.
-pub fn install(settings: Settings) -> Option<&'static Guard> {
+/// Creates the guard. Returns `None` if it already exists.
+pub fn install(settings: Settings, recorder: Option<Recorder>) -> Option<&'static Guard> {
     let mut created = false;
     let guard = GUARD.get_or_init(|| {
         created = true;
         Guard {
             mode: AtomicU8::new(mode_code(settings.mode)),
             policy: RwLock::new(settings.policy),
+            locked: settings.lock,
+            trust_ipc: settings.trust_ipc,
+            recorder,
         }
     });
     created.then_some(guard)
@@ -75,13 +85,13 @@ impl Guard {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let mut updated = policy.clone();
         for global in globals {
-            updated.allow(global, source)?;
+            updated.allow(global, source, None)?;
         }
         *policy = updated;
         Ok(())
     }
 
-    fn read(&self) -> std::sync::RwLockReadGuard<'_, Policy> {
+    fn read(&self) -> RwLockReadGuard<'_, Policy> {
         // A poisoned lock still holds a consistent policy: `allow_all` swaps it in whole.
         self.policy
             .read()

@@ -7,12 +7,12 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pickleguard_policy::{Decision, Mode};
+use pickleguard_policy::{Decision, Global, Mode};
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::{caller, ffi, guard, raw_allocator, refusal};
+use crate::{caller, events, guard, raw_allocator, refusal};
 
 const FIND_CLASS: &[u8] = b"pickle.find_class\0";
 const CLEAR_HOOKS: &[u8] = b"cpython._PySys_ClearAuditHooks\0";
@@ -90,18 +90,39 @@ fn check_find_class(py: Python<'_>, args: Option<Bound<'_, PyAny>>) -> PyResult<
     }
     let (module, name) = read_pair(args)?;
     let decision = guard.decide(&module, &name);
-    match (decision, mode) {
-        (Decision::Allowed(_), _) => Ok(()),
-        (Decision::NotAllowed, Mode::Warn) => {
-            let caller = caller::describe(py);
-            ffi::stderr_line(&refusal::warn_line(&module, &name, caller.as_deref()));
+    let recorder = guard
+        .recorder
+        .as_ref()
+        .filter(|recorder| recorder.first_time(&module, &name));
+    if matches!(decision, Decision::Allowed(_)) && recorder.is_none() {
+        return Ok(());
+    }
+    // Slow path: a global that is refused, warned about, trusted as IPC, or recorded.
+    let caller = caller::find(py);
+    let location = caller.as_ref().map(|c| c.location.as_str());
+    let trusted_ipc = !matches!(decision, Decision::Allowed(_))
+        && guard.trust_ipc
+        && caller.as_ref().is_some_and(|c| c.is_ipc);
+    let global = Global::new(module, name);
+    if let Some(recorder) = recorder {
+        recorder.write(&global, decision, trusted_ipc, location);
+        events::recorded(&global, decision, mode, location);
+    }
+    match decision {
+        Decision::Allowed(_) => Ok(()),
+        _ if trusted_ipc => {
+            events::trusted_ipc(&global, decision, mode, location);
+            Ok(())
+        }
+        Decision::NotAllowed if mode == Mode::Warn => {
+            events::warned(&global, decision, location);
             Ok(())
         }
         _ => {
-            let caller = caller::describe(py);
-            let missing = guard.missing(&module, &name);
-            let message = refusal::message(&module, &name, decision, caller.as_deref(), &missing);
-            Err(refusal::raise(py, &module, &name, decision, message))
+            events::blocked(&global, decision, mode, location);
+            let missing = guard.missing(&global.module, &global.name);
+            let message = refusal::message(&global, decision, location, &missing);
+            Err(refusal::raise(py, &global, decision, message))
         }
     }
 }

@@ -12,17 +12,21 @@
 
 mod caller;
 mod error;
+mod events;
 mod ffi;
 mod guard;
 mod hook;
+mod logging;
 mod module;
 mod raw_allocator;
+mod record;
 mod refusal;
 
 use std::ffi::c_int;
 use std::panic::catch_unwind;
 
-use pickleguard_policy::{Mode, Settings};
+use pickleguard_policy::settings::vars;
+use pickleguard_policy::{Mode, Problem, Settings};
 
 pub use error::Error;
 
@@ -51,12 +55,25 @@ fn install() -> Result<(), Error> {
     if ffi::interpreter_initialized() {
         return Err(Error::AlreadyInitialized);
     }
-    let settings = Settings::from_env(|name| std::env::var_os(name));
-    for problem in &settings.problems {
-        ffi::stderr_line(&format!("pickleguard: {problem}"));
+    let settings = Settings::from_process();
+    if let Err(why) = logging::init(&settings.log) {
+        events::config_error(&Problem::new(vars::LOG_FILE.into(), why));
     }
+    for problem in &settings.problems {
+        events::config_error(problem);
+    }
+    let recorder = settings.record.as_deref().and_then(|path| {
+        record::Recorder::open(path)
+            .map_err(|err| {
+                events::config_error(&Problem::new(
+                    format!("{}={}", vars::RECORD, path.display()),
+                    format!("cannot open the record file: {err}; nothing is recorded"),
+                ));
+            })
+            .ok()
+    });
     let mode = settings.mode;
-    if guard::install(settings).is_none() {
+    if guard::install(settings, recorder).is_none() {
         return Ok(());
     }
     // SAFETY: the interpreter is not initialised yet (checked above), and the shim calls this
@@ -69,9 +86,7 @@ fn install() -> Result<(), Error> {
         ffi::stderr_line(&format!("pickleguard: {}", Error::ModuleNotRegistered));
     }
     if mode == Mode::Off {
-        ffi::stderr_line(
-            "pickleguard: PICKLEGUARD_MODE=off: pickles in this process are not checked",
-        );
+        events::unprotected(mode, "mode `off`: pickles in this process are not checked");
     }
     Ok(())
 }

@@ -5,7 +5,9 @@ use pickleguard_policy::{Global, Mode, Source};
 use pyo3::prelude::*;
 use pyo3::types::{PyString, PyTuple};
 
-use crate::{guard, refusal, Error};
+use pyo3::exceptions::PyPermissionError;
+
+use crate::{caller, events, guard, refusal, Error};
 
 #[pymodule]
 fn pickleguard(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -28,8 +30,9 @@ fn pickleguard(m: &Bound<'_, PyModule>) -> PyResult<()> {
 #[pyfunction]
 #[pyo3(signature = (*names))]
 fn allow(names: &Bound<'_, PyTuple>) -> PyResult<()> {
+    let guard = unlocked(names.py(), "pickleguard.allow()")?;
     let globals = parse_all(names.iter())?;
-    guard::get()?.allow_all(&globals, Source::Call)?;
+    guard.allow_all(&globals, Source::Call)?;
     Ok(())
 }
 
@@ -67,9 +70,13 @@ fn mode() -> PyResult<String> {
 /// strings) added to it; fickling's function of the same name.
 #[pyfunction]
 #[pyo3(signature = (also_allow=None))]
-fn activate_safe_ml_environment(also_allow: Option<&Bound<'_, PyAny>>) -> PyResult<()> {
-    let guard = guard::get()?;
-    if let Some(also_allow) = also_allow {
+fn activate_safe_ml_environment(
+    py: Python<'_>,
+    also_allow: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let mut guard = guard::get()?;
+    if let Some(also_allow) = also_allow.filter(|a| !a.is_none()) {
+        guard = unlocked(py, "activate_safe_ml_environment(also_allow=...)")?;
         let globals = if also_allow.is_instance_of::<PyString>() {
             parse_all(std::iter::once(also_allow.clone()))?
         } else {
@@ -78,6 +85,7 @@ fn activate_safe_ml_environment(also_allow: Option<&Bound<'_, PyAny>>) -> PyResu
         guard.allow_all(&globals, Source::Call)?;
     }
     guard.set_mode(Mode::Enforce);
+    events::mode_changed(Mode::Enforce, caller_location(py).as_deref());
     Ok(())
 }
 
@@ -86,9 +94,35 @@ fn activate_safe_ml_environment(also_allow: Option<&Bound<'_, PyAny>>) -> PyResu
 ///
 /// Stops checking pickles in this process; fickling's function of the same name.
 #[pyfunction]
-fn deactivate_safe_ml_environment() -> PyResult<()> {
-    guard::get()?.set_mode(Mode::Off);
+fn deactivate_safe_ml_environment(py: Python<'_>) -> PyResult<()> {
+    let guard = unlocked(py, "deactivate_safe_ml_environment()")?;
+    guard.set_mode(Mode::Off);
+    events::unprotected(
+        Mode::Off,
+        &format!(
+            "deactivate_safe_ml_environment() turned the guard off{}",
+            caller_location(py)
+                .map(|c| format!(" at {c}"))
+                .unwrap_or_default()
+        ),
+    );
     Ok(())
+}
+
+/// The guard, if Python code may weaken it; otherwise logs the attempt and refuses it.
+fn unlocked(py: Python<'_>, action: &str) -> PyResult<&'static guard::Guard> {
+    let guard = guard::get()?;
+    if guard.locked {
+        events::locked(action, caller_location(py).as_deref());
+        return Err(PyPermissionError::new_err(format!(
+            "pickleguard: {action} is refused: the policy is locked (PICKLEGUARD_LOCK or `lock = true`)"
+        )));
+    }
+    Ok(guard)
+}
+
+fn caller_location(py: Python<'_>) -> Option<String> {
+    caller::find(py).map(|caller| caller.location)
 }
 
 fn parse_all<'py>(items: impl IntoIterator<Item = Bound<'py, PyAny>>) -> PyResult<Vec<Global>> {

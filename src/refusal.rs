@@ -1,6 +1,6 @@
 //! `pickleguard.UnsafeFileError` and the messages users see.
 
-use pickleguard_policy::env::ALLOW_VAR;
+use pickleguard_policy::settings::vars::ALLOW as ALLOW_VAR;
 use pickleguard_policy::{Decision, Global};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -39,13 +39,11 @@ pub fn reason_text(decision: Decision) -> String {
 /// The message of an `UnsafeFileError`: what was refused, why, where from, and how to allow
 /// it for someone who trusts the file.
 pub fn message(
-    module: &str,
-    name: &str,
+    global: &Global,
     decision: Decision,
     caller: Option<&str>,
     missing: &[Global],
 ) -> String {
-    let global = Global::new(module, name);
     let mut text = format!(
         "pickleguard refused to load `{global}` from a pickle: {}.",
         reason_text(decision)
@@ -73,17 +71,11 @@ pub fn message(
 }
 
 /// Raises `UnsafeFileError(message)` with `module`, `name` and `reason` attributes.
-pub fn raise(
-    py: Python<'_>,
-    module: &str,
-    name: &str,
-    decision: Decision,
-    message: String,
-) -> PyErr {
+pub fn raise(py: Python<'_>, global: &Global, decision: Decision, message: String) -> PyErr {
     let build = || -> PyResult<PyErr> {
         let error = unsafe_file_error(py)?.call1((message.clone(),))?;
-        error.setattr("module", module)?;
-        error.setattr("name", name)?;
+        error.setattr("module", global.module.as_str())?;
+        error.setattr("name", global.name.as_str())?;
         let reason = match decision {
             Decision::HardDenied(_) => "hard-denied",
             _ => "not allowlisted",
@@ -104,16 +96,4 @@ fn shell_quote(value: &str) -> String {
     } else {
         format!("'{}'", value.replace('\'', r"'\''"))
     }
-}
-
-/// The stderr line for a global that `warn` mode lets through.
-pub fn warn_line(module: &str, name: &str, caller: Option<&str>) -> String {
-    let mut line = format!(
-        "pickleguard: warn mode: allowed `{}`, which enforce mode would refuse: it is not in the allowlist.",
-        Global::new(module, name)
-    );
-    if let Some(caller) = caller {
-        line.push_str(&format!(" The load was called from {caller}."));
-    }
-    line
 }

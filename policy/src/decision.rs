@@ -1,7 +1,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use crate::{hard_deny, packs, py2, Error, Global};
+use crate::packs::{self, Pack};
+use crate::{hard_deny, py2, Error, Global};
 
 /// What allowed a global.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +13,8 @@ pub enum Source {
     Env,
     /// A call from Python: `pickleguard.allow()` or `activate_safe_ml_environment(also_allow=)`.
     Call,
+    /// An `allow` entry of the config file, at this line.
+    Config(u32),
 }
 
 impl fmt::Display for Source {
@@ -20,6 +23,7 @@ impl fmt::Display for Source {
             Source::Pack(name) => write!(f, "pack `{name}`"),
             Source::Env => f.write_str("PICKLEGUARD_ALLOW"),
             Source::Call => f.write_str("pickleguard.allow()"),
+            Source::Config(line) => write!(f, "config file line {line}"),
         }
     }
 }
@@ -35,10 +39,29 @@ pub enum Decision {
     HardDenied(&'static str),
 }
 
-/// The allowlist in force: the default `ml` pack plus extra exact pairs.
-#[derive(Debug, Default, Clone)]
+/// An extra allowed pair: where it came from, and the operator's reason if one was given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Allowance {
+    /// Where the entry came from.
+    pub source: Source,
+    /// Why it is trusted, as the operator wrote it.
+    pub reason: Option<String>,
+}
+
+/// The allowlist in force: the `ml` pack, any enabled packs, and extra exact pairs.
+#[derive(Debug, Clone)]
 pub struct Policy {
-    extra: BTreeMap<String, BTreeMap<String, Source>>,
+    packs: Vec<&'static Pack>,
+    extra: BTreeMap<String, BTreeMap<String, Allowance>>,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Policy {
+            packs: vec![&packs::ML_PACK],
+            extra: BTreeMap::new(),
+        }
+    }
 }
 
 impl Policy {
@@ -47,20 +70,55 @@ impl Policy {
         Self::default()
     }
 
+    /// Enables a pack by name. Enabling one twice is harmless.
+    pub fn enable_pack(&mut self, name: &str) -> Result<(), Error> {
+        let pack = packs::by_name(name.trim()).ok_or_else(|| Error::UnknownPack {
+            name: name.to_string(),
+            known: packs::PACKS
+                .iter()
+                .map(|p| format!("`{}`", p.name))
+                .collect::<Vec<_>>()
+                .join(", "),
+        })?;
+        if !self.packs.iter().any(|p| p.name == pack.name) {
+            self.packs.push(pack);
+        }
+        Ok(())
+    }
+
+    /// The packs in force, `ml` first.
+    pub fn packs(&self) -> impl Iterator<Item = &'static Pack> + '_ {
+        self.packs.iter().copied()
+    }
+
     /// Adds one exact pair. Hard-denied pairs are refused, and the policy is left unchanged.
-    pub fn allow(&mut self, global: &Global, source: Source) -> Result<(), Error> {
-        if let Some(reason) = hard_deny::check(&global.module, &global.name) {
+    pub fn allow(
+        &mut self,
+        global: &Global,
+        source: Source,
+        reason: Option<String>,
+    ) -> Result<(), Error> {
+        if let Some(why) = hard_deny::check(&global.module, &global.name) {
             return Err(Error::HardDenied {
                 entry: global.to_string(),
-                reason,
+                reason: why,
             });
         }
         self.extra
             .entry(global.module.clone())
             .or_default()
             .entry(global.name.clone())
-            .or_insert(source);
+            .or_insert(Allowance { source, reason });
         Ok(())
+    }
+
+    /// The extra pairs (beyond packs), with where each came from.
+    pub fn extra(&self) -> impl Iterator<Item = (Global, &Allowance)> + '_ {
+        self.extra.iter().flat_map(|(module, names)| {
+            names.iter().map(move |(name, allowance)| {
+                (Global::new(module.as_str(), name.as_str()), allowance)
+            })
+        })
     }
 
     /// Decides on the raw names a pickle asks for, as the `pickle.find_class` event reports them.
@@ -105,14 +163,11 @@ impl Policy {
 
     /// Every allowed global, spelled as [`Global::parse`] reads it, sorted.
     pub fn allowed(&self) -> Vec<String> {
-        let mut all: Vec<String> = packs::ML
+        let mut all: Vec<String> = self
+            .packs
             .iter()
-            .map(|entry| entry.global().to_string())
-            .chain(self.extra.iter().flat_map(|(module, names)| {
-                names
-                    .keys()
-                    .map(move |name| Global::new(module.as_str(), name.as_str()).to_string())
-            }))
+            .flat_map(|pack| pack.entries.iter().map(|entry| entry.global().to_string()))
+            .chain(self.extra().map(|(global, _)| global.to_string()))
             .collect();
         all.sort();
         all.dedup();
@@ -128,10 +183,17 @@ impl Policy {
     }
 
     fn lookup(&self, module: &str, name: &str) -> Option<Source> {
-        if packs::find(packs::ML, module, name).is_some() {
-            return Some(Source::Pack("ml"));
+        if let Some(pack) = self
+            .packs
+            .iter()
+            .find(|pack| pack.find(module, name).is_some())
+        {
+            return Some(Source::Pack(pack.name));
         }
-        self.extra.get(module)?.get(name).copied()
+        self.extra
+            .get(module)?
+            .get(name)
+            .map(|allowance| allowance.source)
     }
 }
 
@@ -143,7 +205,7 @@ mod tests {
         let mut policy = Policy::new();
         for spec in specs {
             policy
-                .allow(&Global::parse(spec).unwrap(), Source::Call)
+                .allow(&Global::parse(spec).unwrap(), Source::Call, None)
                 .unwrap();
         }
         policy
@@ -191,7 +253,7 @@ mod tests {
             "subprocess.Popen",
             "posix:system",
         ] {
-            let err = policy.allow(&Global::parse(spec).unwrap(), Source::Env);
+            let err = policy.allow(&Global::parse(spec).unwrap(), Source::Env, None);
             assert!(matches!(err, Err(Error::HardDenied { .. })), "{spec}");
         }
         assert_eq!(policy.allowed(), Policy::new().allowed());

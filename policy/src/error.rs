@@ -20,10 +20,20 @@ pub enum Error {
         /// Why it is denied.
         reason: &'static str,
     },
-    /// A mode value is not one of the known modes.
-    #[error("`{value}` is not a mode: use `enforce`, `warn` or `off`")]
-    BadMode {
+    /// A setting has a value it cannot take.
+    #[error("`{value}` is not {expected}")]
+    BadValue {
         /// The value as given.
         value: String,
+        /// What the setting takes.
+        expected: &'static str,
+    },
+    /// A pack name that does not exist.
+    #[error("`{name}` is not a policy pack: the packs are {known}")]
+    UnknownPack {
+        /// The name as given.
+        name: String,
+        /// The pack names, for the message.
+        known: String,
     },
 }

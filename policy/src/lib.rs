@@ -8,19 +8,23 @@
 //! * [`hard_deny`] lists globals that no configuration can allow.
 //! * [`Policy::decide`] turns the raw names a pickle asks for into a [`Decision`], checking every
 //!   spelling CPython may import (the raw name and its Python 2 mapping).
-//! * [`env`] reads the `PICKLEGUARD_*` variables.
+//! * [`settings`] reads the config file and the `PICKLEGUARD_*` variables (env > file >
+//!   built-in), keeping each bad value as a [`Problem`].
 #![forbid(unsafe_code)]
 
+mod config_file;
 mod decision;
-pub mod env;
 mod error;
 mod global;
 pub mod hard_deny;
 pub mod packs;
+mod problem;
 mod py2;
 mod py2_names;
+pub mod settings;
 
-pub use decision::{Decision, Policy, Source};
-pub use env::{Mode, Settings};
+pub use decision::{Allowance, Decision, Policy, Source};
 pub use error::Error;
 pub use global::Global;
+pub use problem::Problem;
+pub use settings::{LogFormat, LogLevel, LogSettings, Mode, Settings};

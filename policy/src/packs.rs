@@ -32,12 +32,51 @@ const fn e(module: &'static str, name: &'static str, reason: &'static str) -> En
     }
 }
 
-/// Finds an entry in a pack sorted by `(module, name)`.
-pub fn find<'a>(pack: &'a [Entry], module: &str, name: &str) -> Option<&'a Entry> {
-    pack.binary_search_by(|entry| (entry.module, entry.name).cmp(&(module, name)))
-        .ok()
-        .map(|index| &pack[index])
+/// A named allowlist that operators enable as a whole.
+#[derive(Debug)]
+pub struct Pack {
+    /// The name used in `packs = [...]` and `PICKLEGUARD_PACKS`.
+    pub name: &'static str,
+    /// One line on what it covers.
+    pub summary: &'static str,
+    /// Its entries, sorted by `(module, name)`.
+    pub entries: &'static [Entry],
 }
+
+impl Pack {
+    /// The entry for `(module, name)`, if the pack has it.
+    pub fn find(&self, module: &str, name: &str) -> Option<&'static Entry> {
+        let entries = self.entries;
+        entries
+            .binary_search_by(|entry| (entry.module, entry.name).cmp(&(module, name)))
+            .ok()
+            .map(|index| &entries[index])
+    }
+}
+
+/// The default pack, always in force.
+pub static ML_PACK: Pack = Pack {
+    name: "ml",
+    summary: "numpy arrays, torch tensors and the containers around them (always on)",
+    entries: ML,
+};
+
+/// Every pack, `ml` first.
+pub static PACKS: &[&Pack] = &[&ML_PACK, &STDLIB_DATA_PACK];
+
+/// The pack called `name`.
+pub fn by_name(name: &str) -> Option<&'static Pack> {
+    PACKS.iter().copied().find(|pack| pack.name == name)
+}
+
+/// stdlib value types that checkpoints and data frames carry.
+pub static STDLIB_DATA_PACK: Pack = Pack {
+    name: "stdlib-data",
+    summary: "datetime, decimal, uuid, fractions, collections and other stdlib value types",
+    entries: STDLIB_DATA,
+};
+
+const STDLIB_DATA: &[Entry] = &[];
 
 const TORCH_DTYPE: &str = "torch.dtype constant, pickled by name; inert, not callable";
 const TORCH_QSCHEME: &str = "torch.qscheme constant of quantized tensors; inert, not callable";
@@ -138,24 +177,28 @@ mod tests {
     use crate::hard_deny;
 
     #[test]
-    fn ml_is_sorted_unique_and_findable() {
-        for pair in ML.windows(2) {
-            assert!(
-                (pair[0].module, pair[0].name) < (pair[1].module, pair[1].name),
-                "ML must be sorted and unique: {:?} then {:?}",
-                pair[0],
-                pair[1]
-            );
+    fn packs_are_sorted_unique_and_findable() {
+        for pack in PACKS {
+            for pair in pack.entries.windows(2) {
+                assert!(
+                    (pair[0].module, pair[0].name) < (pair[1].module, pair[1].name),
+                    "pack {} must be sorted and unique: {:?} then {:?}",
+                    pack.name,
+                    pair[0],
+                    pair[1]
+                );
+            }
+            for entry in pack.entries {
+                assert_eq!(pack.find(entry.module, entry.name), Some(entry));
+            }
+            assert_eq!(by_name(pack.name).map(|p| p.name), Some(pack.name));
         }
-        for entry in ML {
-            assert_eq!(find(ML, entry.module, entry.name), Some(entry));
-        }
-        assert_eq!(find(ML, "collections", "Counter"), None);
+        assert_eq!(ML_PACK.find("collections", "Counter"), None);
     }
 
     #[test]
     fn no_entry_is_hard_denied_or_unexplained() {
-        for entry in ML {
+        for entry in PACKS.iter().flat_map(|pack| pack.entries) {
             assert_eq!(
                 hard_deny::check(entry.module, entry.name),
                 None,

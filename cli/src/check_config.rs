@@ -1,0 +1,81 @@
+//! `pickleguard check-config`: the effective configuration, exactly as a preloaded process
+//! would read it, and exit 78 (EX_CONFIG) if anything in it is wrong.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use pickleguard_policy::settings::{vars, DEFAULT_CONFIG_PATH};
+use pickleguard_policy::Settings;
+
+use crate::Error;
+
+/// `EX_CONFIG` from sysexits.h.
+const EX_CONFIG: u8 = 78;
+
+pub fn run(config: Option<PathBuf>, quiet: bool) -> Result<ExitCode, Error> {
+    let settings = Settings::load(
+        |name| match (&config, name == vars::CONFIG) {
+            (Some(path), true) => Some(OsString::from(path)),
+            _ => std::env::var_os(name),
+        },
+        |path| std::fs::read_to_string(path),
+    );
+    if !quiet {
+        print_summary(&settings);
+    }
+    for problem in &settings.problems {
+        eprintln!("error: {problem}");
+    }
+    if settings.problems.is_empty() {
+        if !quiet {
+            println!("ok: no problems");
+        }
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "pickleguard: {} problem(s); the guard would still run with everything valid above",
+            settings.problems.len()
+        );
+        Ok(ExitCode::from(EX_CONFIG))
+    }
+}
+
+fn print_summary(settings: &Settings) {
+    match &settings.config_file {
+        Some(path) => println!("config file: {}", path.display()),
+        None => println!("config file: none ({DEFAULT_CONFIG_PATH} does not exist)"),
+    }
+    let on_off = |flag: bool| if flag { "on" } else { "off" };
+    println!(
+        "mode: {} (lock: {}, trust multiprocessing IPC: {})",
+        settings.mode,
+        on_off(settings.lock),
+        on_off(settings.trust_ipc)
+    );
+    let packs: Vec<&str> = settings.policy.packs().map(|pack| pack.name).collect();
+    println!("packs: {}", packs.join(", "));
+    let extra: Vec<_> = settings.policy.extra().collect();
+    println!("extra allowed globals: {}", extra.len());
+    for (global, allowance) in extra {
+        let reason = allowance
+            .reason
+            .as_deref()
+            .map(|r| format!(" ({r})"))
+            .unwrap_or_default();
+        println!("  {global}  from {}{reason}", allowance.source);
+    }
+    let log = &settings.log;
+    let target = log
+        .file
+        .as_ref()
+        .map_or("stderr".to_string(), |f| f.display().to_string());
+    println!(
+        "log: level {:?}, format {:?}, to {target}",
+        log.level, log.format
+    );
+    match &settings.record {
+        Some(path) => println!("record: {}", path.display()),
+        None => println!("record: off"),
+    }
+}

@@ -1,0 +1,1 @@
+//! Static scanner (work in progress).

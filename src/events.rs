@@ -1,0 +1,122 @@
+//! Every event the core logs, with the fields JSON lines carry. Library code logs only through
+//! these functions, so the event names and fields stay in one place.
+
+use pickleguard_policy::{Decision, Global, Mode, Problem};
+use tracing::{debug, error, info, warn};
+
+/// `allowed`, `not-allowlisted` or `hard-denied`.
+pub fn decision_name(decision: Decision) -> &'static str {
+    match decision {
+        Decision::Allowed(_) => "allowed",
+        Decision::NotAllowed => "not-allowlisted",
+        Decision::HardDenied(_) => "hard-denied",
+    }
+}
+
+/// What decided: the pack or entry that allowed it, `hard-deny`, or `none`.
+pub fn policy_source(decision: Decision) -> String {
+    match decision {
+        Decision::Allowed(source) => source.to_string(),
+        Decision::NotAllowed => "none".into(),
+        Decision::HardDenied(_) => "hard-deny".into(),
+    }
+}
+
+/// One refused global.
+pub fn blocked(global: &Global, decision: Decision, mode: Mode, caller: Option<&str>) {
+    let why = match decision {
+        Decision::HardDenied(reason) => format!("hard-denied: {reason}"),
+        _ => "not in the allowlist".into(),
+    };
+    warn!(
+        event = "blocked",
+        module = global.module.as_str(),
+        name = global.name.as_str(),
+        decision = decision_name(decision),
+        mode = %mode,
+        policy_source = policy_source(decision).as_str(),
+        caller = caller.unwrap_or(""),
+        "blocked `{global}` ({why}){}",
+        at(caller)
+    );
+}
+
+/// One global that `warn` mode let through.
+pub fn warned(global: &Global, decision: Decision, caller: Option<&str>) {
+    warn!(
+        event = "warned",
+        module = global.module.as_str(),
+        name = global.name.as_str(),
+        decision = decision_name(decision),
+        mode = "warn",
+        policy_source = policy_source(decision).as_str(),
+        caller = caller.unwrap_or(""),
+        "warn mode: allowed `{global}`, which enforce mode would refuse: it is not in the allowlist{}",
+        at(caller)
+    );
+}
+
+/// One global written to the record file.
+pub fn recorded(global: &Global, decision: Decision, mode: Mode, caller: Option<&str>) {
+    info!(
+        event = "recorded",
+        module = global.module.as_str(),
+        name = global.name.as_str(),
+        decision = decision_name(decision),
+        mode = %mode,
+        policy_source = policy_source(decision).as_str(),
+        caller = caller.unwrap_or(""),
+        "recorded `{global}` ({}){}",
+        decision_name(decision),
+        at(caller)
+    );
+}
+
+/// A global resolved by multiprocessing's own channel, which skips the allowlist.
+pub fn trusted_ipc(global: &Global, decision: Decision, mode: Mode, caller: Option<&str>) {
+    debug!(
+        event = "trusted_ipc",
+        module = global.module.as_str(),
+        name = global.name.as_str(),
+        decision = decision_name(decision),
+        mode = %mode,
+        policy_source = "trusted-ipc",
+        caller = caller.unwrap_or(""),
+        "trusted multiprocessing IPC: allowed `{global}`{}",
+        at(caller)
+    );
+}
+
+/// A configuration problem; protection stays on.
+pub fn config_error(problem: &Problem) {
+    error!(
+        event = "config_error",
+        caller = problem.origin.as_str(),
+        "{problem}"
+    );
+}
+
+/// This process is not (or no longer) checking pickles.
+pub fn unprotected(mode: Mode, message: &str) {
+    warn!(event = "unprotected", mode = %mode, "{message}");
+}
+
+/// Python code tried to weaken a locked policy.
+pub fn locked(action: &str, caller: Option<&str>) {
+    error!(
+        event = "locked",
+        mode = "enforce",
+        caller = caller.unwrap_or(""),
+        "refused {action}: the policy is locked (PICKLEGUARD_LOCK){}",
+        at(caller)
+    );
+}
+
+/// The mode was changed from Python.
+pub fn mode_changed(mode: Mode, caller: Option<&str>) {
+    info!(event = "mode_changed", mode = %mode, caller = caller.unwrap_or(""), "mode set to `{mode}` from Python{}", at(caller));
+}
+
+fn at(caller: Option<&str>) -> String {
+    caller.map(|c| format!(" at {c}")).unwrap_or_default()
+}
