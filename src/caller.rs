@@ -25,15 +25,14 @@ const LOADER_FILES: &[&str] = &[
     "/dill/_dill.py",
 ];
 
-/// multiprocessing's receiving ends. A load called directly from one of these reads a pickle
-/// that another process of the same program wrote into a pipe, socket or queue.
+/// multiprocessing's receiving ends: `Connection.recv` (Pipe, Manager, Pool results),
+/// `Queue.get`/`SimpleQueue.get` (Pool tasks, ProcessPoolExecutor, DataLoader) and the spawn
+/// bootstrap. A load called directly from one of these reads a pickle that another process of
+/// the same program wrote into a pipe, socket or queue.
 const IPC_FILES: &[&str] = &[
     "/multiprocessing/connection.py",
     "/multiprocessing/queues.py",
     "/multiprocessing/spawn.py",
-    "/multiprocessing/forkserver.py",
-    "/multiprocessing/managers.py",
-    "/multiprocessing/reduction.py",
 ];
 
 /// The frame that started a load.

@@ -1,5 +1,6 @@
 //! The TOML config file. Every key is checked on its own, so one bad entry is reported with its
-//! `file:line` and the rest of the file still applies.
+//! `file:line` and the rest of the file still applies. A file that is not valid TOML is
+//! ignored as a whole.
 //!
 //! ```toml
 //! mode = "enforce"                 # enforce | warn | off
@@ -33,13 +34,21 @@ pub(crate) fn apply(path: &Path, text: &str, settings: &mut Settings) {
     let file = File { path, text };
     let first_problem = settings.problems.len();
     let (table, errors) = DeTable::parse_recoverable(text);
-    for error in errors {
-        let at = error.span().unwrap_or(0..0);
-        file.problem(
-            settings,
-            at,
-            format!("invalid TOML: {}", error.message().trim()),
-        );
+    if !errors.is_empty() {
+        // What a broken file means cannot be trusted (an unclosed array swallows the lines
+        // after it), so none of it applies: nothing in it can weaken the guard.
+        for error in errors {
+            let at = error.span().unwrap_or(0..0);
+            file.problem(
+                settings,
+                at,
+                format!(
+                    "invalid TOML: {}; the whole file is ignored",
+                    error.message().trim()
+                ),
+            );
+        }
+        return;
     }
     for (key, value) in table.get_ref().iter() {
         match key.get_ref().as_ref() {

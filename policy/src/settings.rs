@@ -580,12 +580,21 @@ format = "xml"
     }
 
     #[test]
-    fn a_broken_file_keeps_what_can_be_read() {
-        let s = with_file(&[], "mode = \"warn\"\nallow = [\"good.One\",\nlock = \n");
+    fn a_broken_file_is_ignored_as_a_whole() {
+        let s = with_file(&[], "mode = \"off\"\nallow = [\"good.One\",\nlock = \n");
         let p = problems(&s);
         assert!(!p.is_empty());
         assert!(p.iter().all(|p| p.starts_with("/etc/pg.toml:")), "{p:?}");
-        assert!(p[0].contains("invalid TOML"), "{p:?}");
+        assert!(
+            p[0].contains("invalid TOML") && p[0].contains("the whole file is ignored"),
+            "{p:?}"
+        );
+        assert_eq!(
+            s.mode,
+            Mode::Enforce,
+            "a broken file's `mode = off` must not apply"
+        );
+        assert_eq!(s.policy.decide("good", "One"), Decision::NotAllowed);
         assert!(matches!(
             s.policy.decide("os", "system"),
             Decision::HardDenied(_)

@@ -12,6 +12,17 @@ pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The `pickleguard` command.
+pub fn cli() -> PathBuf {
+    let path = repo().join("target/release/pickleguard");
+    assert!(
+        path.is_file(),
+        "{} is missing: run `make build` first",
+        path.display()
+    );
+    path
+}
+
 /// A Python test script in `tests/py`.
 pub fn script(name: &str) -> PathBuf {
     repo().join("tests/py").join(name)

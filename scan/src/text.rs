@@ -1,0 +1,193 @@
+//! Turns opcode arguments into values the way CPython's unpicklers read them. Where `_pickle`
+//! and `pickle._Unpickler` differ, the more permissive reading wins: the scanner must never give
+//! up on bytes that one of them would go on loading.
+
+use crate::value::Value;
+
+const NON_ASCII_BYTES: &str =
+    "is a non-ascii protocol 0-2 byte string: its text depends on the unpickler's encoding";
+const ESCAPED: &str = "is a protocol-0 string with escape sequences";
+const BAD_UTF8: &str = "is not valid utf-8 (the unpickler may still read it with surrogatepass)";
+
+/// The payload of BINSTRING or SHORT_BINSTRING: `str` under the default `ASCII` encoding.
+pub(crate) fn ascii_text(bytes: &[u8]) -> Value<'_> {
+    if bytes.is_ascii() {
+        // ASCII is valid UTF-8.
+        std::str::from_utf8(bytes).map_or(Value::Text(NON_ASCII_BYTES), Value::Str)
+    } else {
+        Value::Text(NON_ASCII_BYTES)
+    }
+}
+
+/// The argument of STRING: a quoted Python literal with escapes. Errs like CPython when the
+/// quotes are missing.
+pub(crate) fn quoted(line: &[u8]) -> Result<Value<'_>, &'static str> {
+    match line {
+        [first, inner @ .., last] if first == last && (*first == b'\'' || *first == b'"') => {
+            Ok(if inner.contains(&b'\\') {
+                Value::Text(ESCAPED)
+            } else {
+                ascii_text(inner)
+            })
+        }
+        _ => Err("needs a quoted argument"),
+    }
+}
+
+/// The argument of UNICODE: raw-unicode-escape, that is latin-1 with `\uXXXX` escapes.
+pub(crate) fn raw_unicode(line: &[u8]) -> Value<'_> {
+    if line.contains(&b'\\') {
+        Value::Text(ESCAPED)
+    } else if line.is_ascii() {
+        ascii_text(line)
+    } else {
+        Value::Text("is a non-ascii protocol-0 unicode string (read as latin-1)")
+    }
+}
+
+/// The payload of BINUNICODE and friends.
+pub(crate) fn utf8(bytes: &[u8]) -> Value<'_> {
+    std::str::from_utf8(bytes).map_or(Value::Text(BAD_UTF8), Value::Str)
+}
+
+/// A GET or PUT index, as `PyLong_FromString(line, NULL, 10)` reads the C string `_pickle`
+/// copies the line into: it ends at the first NUL, may have surrounding whitespace, a sign, and
+/// underscores between digits. `None` where CPython raises.
+pub(crate) fn memo_index(line: &[u8]) -> Option<i64> {
+    let line = line.split(|&b| b == 0).next().unwrap_or(line);
+    let text = trim_ascii_space(line);
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    if digits.first().is_none_or(|b| !b.is_ascii_digit())
+        || digits.last().is_none_or(|b| !b.is_ascii_digit())
+    {
+        return None;
+    }
+    let mut value: i64 = 0;
+    let mut previous_underscore = false;
+    for &byte in digits {
+        if byte == b'_' {
+            if previous_underscore {
+                return None;
+            }
+            previous_underscore = true;
+            continue;
+        }
+        previous_underscore = false;
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        value = value
+            .checked_mul(10)?
+            .checked_add(i64::from(byte - b'0'))?;
+    }
+    Some(if negative { -value } else { value })
+}
+
+/// The argument of INT or LONG, only as far as array shapes need: plain decimals. Anything else
+/// is an int the scanner does not track.
+pub(crate) fn decimal(line: &[u8]) -> Value<'_> {
+    let text = trim_ascii_space(line);
+    let text = text.strip_suffix(b"L").unwrap_or(text);
+    std::str::from_utf8(text)
+        .ok()
+        .and_then(|text| text.parse::<i64>().ok())
+        .map_or(Value::Data, Value::Int)
+}
+
+/// The payload of LONG1 or LONG4: little-endian two's complement.
+pub(crate) fn long_le(bytes: &[u8]) -> Value<'static> {
+    if bytes.len() > 8 {
+        return Value::Data;
+    }
+    let negative = bytes.last().is_some_and(|&b| b & 0x80 != 0);
+    let mut buf = [if negative { 0xff } else { 0 }; 8];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    Value::Int(i64::from_le_bytes(buf))
+}
+
+/// Whether `text` could name an importable module: dotted Python identifiers.
+pub(crate) fn is_dotted_identifier(text: &str) -> bool {
+    !text.is_empty()
+        && text.split('.').all(|part| {
+            let mut chars = part.chars();
+            chars
+                .next()
+                .is_some_and(|c| c == '_' || c.is_alphabetic())
+                && chars.all(|c| c == '_' || c.is_alphanumeric())
+        })
+}
+
+fn trim_ascii_space(mut bytes: &[u8]) -> &[u8] {
+    // Py_ISSPACE: space, \t, \n, \v, \f, \r.
+    let space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    while let [first, rest @ ..] = bytes {
+        if !space(first) {
+            break;
+        }
+        bytes = rest;
+    }
+    while let [rest @ .., last] = bytes {
+        if !space(last) {
+            break;
+        }
+        bytes = rest;
+    }
+    bytes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memo_indices_parse_like_pylong_from_string() {
+        assert_eq!(memo_index(b"12"), Some(12));
+        assert_eq!(memo_index(b" 1_2\t"), Some(12));
+        assert_eq!(memo_index(b"007"), Some(7));
+        assert_eq!(memo_index(b"-3"), Some(-3));
+        assert_eq!(memo_index(b"12\x00junk"), Some(12), "_pickle stops at NUL");
+        for bad in [&b""[..], b"_1", b"1_", b"1__2", b"0x10", b"1 2", b"99999999999999999999"] {
+            assert_eq!(memo_index(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn strings_decode_only_when_certain() {
+        assert!(matches!(quoted(b"'os'"), Ok(Value::Str("os"))));
+        assert!(matches!(quoted(b"\"os\""), Ok(Value::Str("os"))));
+        assert!(matches!(quoted(b"'o\\x73'"), Ok(Value::Text(_))));
+        assert!(quoted(b"os").is_err());
+        assert!(quoted(b"'os\"").is_err());
+        assert!(quoted(b"'").is_err());
+        assert!(matches!(raw_unicode(b"posix"), Value::Str("posix")));
+        assert!(matches!(raw_unicode(b"p\\u006fsix"), Value::Text(_)));
+        assert!(matches!(raw_unicode(b"\xe9"), Value::Text(_)));
+        assert!(matches!(ascii_text(b"\xff"), Value::Text(_)));
+        assert!(matches!(utf8("é".as_bytes()), Value::Str("é")));
+        assert!(matches!(utf8(b"\xed\xa0\x80"), Value::Text(_)));
+    }
+
+    #[test]
+    fn ints_and_longs() {
+        assert!(matches!(decimal(b"42"), Value::Int(42)));
+        assert!(matches!(decimal(b"42L"), Value::Int(42)));
+        assert!(matches!(decimal(b"4x"), Value::Data));
+        assert!(matches!(long_le(b"\xff"), Value::Int(-1)));
+        assert!(matches!(long_le(b"\x00\x01"), Value::Int(256)));
+        assert!(matches!(long_le(b""), Value::Int(0)));
+        assert!(matches!(long_le(&[1; 9]), Value::Data));
+    }
+
+    #[test]
+    fn identifiers() {
+        assert!(is_dotted_identifier("os.path"));
+        assert!(is_dotted_identifier("_pickle"));
+        assert!(!is_dotted_identifier("col1,col2"));
+        assert!(!is_dotted_identifier("a..b"));
+        assert!(!is_dotted_identifier(""));
+    }
+}
