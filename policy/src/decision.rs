@@ -82,6 +82,9 @@ impl Policy {
         })?;
         if !self.packs.iter().any(|p| p.name == pack.name) {
             self.packs.push(pack);
+            for required in pack.requires {
+                self.enable_pack(required)?;
+            }
         }
         Ok(())
     }

@@ -37,7 +37,6 @@ pub const MODULES: &[(&str, &str)] = &[
     ("nt", "runs commands and touches files"),
     ("operator", "hands out attrgetter/methodcaller primitives"),
     ("os", "runs commands and touches files"),
-    ("pathlib", "touches files"),
     ("pdb", "runs code under a debugger"),
     ("pickle", "unpickles nested payloads"),
     ("pip", "installs packages"),
@@ -74,6 +73,7 @@ pub const MODULES: &[(&str, &str)] = &[
     ("xmlrpc", "opens network connections"),
     ("zipimport", "imports modules"),
     ("numpy.distutils", "runs build code"),
+    ("sklearn.utils._joblib", "re-exports joblib's loaders and Parallel"),
     ("numpy.f2py", "compiles and runs code"),
     ("numpy.testing", "runs code strings (runstring)"),
 ];
@@ -99,11 +99,20 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ("builtins", "setattr", "changes arbitrary attributes"),
     ("builtins", "type", "builds classes"),
     ("builtins", "vars", "exposes object namespaces"),
+    ("dateutil.tz._tzfile", "tzfile", "opens a path named in the pickle"),
+    ("dateutil.tz.tz", "tzfile", "opens a path named in the pickle"),
+    ("joblib", "dump", "writes files"),
+    ("joblib", "load", "opens files and unpickles them"),
+    ("joblib.numpy_pickle", "load", "opens files and unpickles them"),
+    ("joblib.numpy_pickle_compat", "NDArrayWrapper", "reads a file named in the pickle"),
+    ("joblib.numpy_pickle_compat", "ZNDArrayWrapper", "reads a file named in the pickle"),
     ("numpy", "load", "opens files and unpickles them"),
     ("numpy", "fromfile", "opens files"),
     ("numpy", "memmap", "opens files"),
     ("numpy", "save", "writes files"),
     ("numpy", "loadtxt", "opens files"),
+    ("pandas", "read_pickle", "opens files and unpickles them"),
+    ("pandas.io.pickle", "read_pickle", "opens files and unpickles them"),
     ("torch", "load", "opens files and unpickles them"),
     ("torch", "save", "writes files"),
     ("torch", "compile", "generates and runs code"),
@@ -132,12 +141,16 @@ pub const NAMES: &[(&str, &str, &str)] = &[
     ),
 ];
 
+/// Exact pairs in a denied module that are plain data and may be allowed.
+pub const EXEMPT: &[(&str, &str)] = &[("types", "SimpleNamespace")];
+
 /// Why `(module, name)` can never be allowed, or `None` if it can.
 ///
 /// Checks the module and its parent packages, the first part of `name`, and every part of a
 /// dotted `name`: an attribute walk may not pass through a dunder or a denied module.
 pub fn check(module: &str, name: &str) -> Option<&'static str> {
-    if let Some(reason) = module_reason(module) {
+    let exempt = EXEMPT.contains(&(module, name));
+    if let Some(reason) = module_reason(module).filter(|_| !exempt) {
         return Some(reason);
     }
     let head = name.split('.').next().unwrap_or(name);
@@ -192,6 +205,13 @@ mod tests {
         }
         assert!(check("builtins", "eval.__call__").is_some());
         assert!(check("builtins", "set").is_none());
+    }
+
+    #[test]
+    fn exemptions_are_exact() {
+        assert!(check("types", "SimpleNamespace").is_none());
+        assert!(check("types", "FunctionType").is_some());
+        assert!(check("types", "SimpleNamespace.__init__").is_some());
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct Pack {
     pub summary: &'static str,
     /// Its entries, sorted by `(module, name)`.
     pub entries: &'static [Entry],
+    /// Packs that enabling this one enables too.
+    pub requires: &'static [&'static str],
 }
 
 impl Pack {
@@ -59,10 +61,17 @@ pub static ML_PACK: Pack = Pack {
     name: "ml",
     summary: "numpy arrays, torch tensors and the containers around them (always on)",
     entries: ML,
+    requires: &[],
 };
 
 /// Every pack, `ml` first.
-pub static PACKS: &[&Pack] = &[&ML_PACK, &STDLIB_DATA_PACK];
+pub static PACKS: &[&Pack] = &[
+    &ML_PACK,
+    &STDLIB_DATA_PACK,
+    &SKLEARN_PACK,
+    &PANDAS_PACK,
+    &TRANSFORMERS_ARGS_PACK,
+];
 
 /// The pack called `name`.
 pub fn by_name(name: &str) -> Option<&'static Pack> {
@@ -72,11 +81,325 @@ pub fn by_name(name: &str) -> Option<&'static Pack> {
 /// stdlib value types that checkpoints and data frames carry.
 pub static STDLIB_DATA_PACK: Pack = Pack {
     name: "stdlib-data",
-    summary: "datetime, decimal, uuid, fractions, collections and other stdlib value types",
+    summary:
+        "datetime, decimal, uuid, collections, ipaddress, pathlib and other stdlib value types",
     entries: STDLIB_DATA,
+    requires: &[],
 };
 
-const STDLIB_DATA: &[Entry] = &[];
+/// scikit-learn estimators and pipelines as joblib stores them.
+pub static SKLEARN_PACK: Pack = Pack {
+    name: "sklearn",
+    summary: "scikit-learn estimators and pipelines as joblib.dump stores them",
+    entries: SKLEARN,
+    requires: &["stdlib-data"],
+};
+
+/// pandas containers.
+pub static PANDAS_PACK: Pack = Pack {
+    name: "pandas",
+    summary: "pandas DataFrame, Series, Index, dtypes and block reconstruction",
+    entries: PANDAS,
+    requires: &["stdlib-data"],
+};
+
+/// Hugging Face TrainingArguments in checkpoints.
+pub static TRANSFORMERS_ARGS_PACK: Pack = Pack {
+    name: "transformers-args",
+    summary: "transformers TrainingArguments and its enums, as checkpoints store them",
+    entries: TRANSFORMERS_ARGS,
+    requires: &["stdlib-data"],
+};
+
+const SKLEARN: &[Entry] = &[
+    e("joblib.numpy_pickle", "NumpyArrayWrapper", "joblib's array placeholder; the array bytes are read from the same stream"),
+    e("numpy", "float64", "numpy scalar type used as a dtype= parameter"),
+    e("numpy", "int64", "numpy scalar type used as a dtype= parameter"),
+    e("numpy.random._mt19937", "MT19937", "MEMORY-SAFETY RISK: bit generator whose state `pos` is not range-checked; a bad value crashes on the next draw"),
+    e("numpy.random._pcg64", "PCG64", "PCG64 bit generator; state is integers and flags"),
+    e("numpy.random._pickle", "__bit_generator_ctor", "numpy RNG constructor helper; calls only the allowlisted bit-generator class it is given"),
+    e("numpy.random._pickle", "__generator_ctor", "numpy RNG constructor helper; calls only the allowlisted bit-generator class it is given"),
+    e("numpy.random._pickle", "__randomstate_ctor", "numpy RNG constructor helper; calls only the allowlisted bit-generator class it is given"),
+    e("numpy.random.bit_generator", "SeedSequence", "numpy SeedSequence: entropy and spawn keys"),
+    e("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence", "Cython auto-pickle helper: checks the layout checksum, then sets typed fields"),
+    e("sklearn._loss._loss", "CyHalfBinomialLoss", "loss or link object of gradient boosting; plain numeric state"),
+    e("sklearn._loss._loss", "CyHalfMultinomialLoss", "loss or link object of gradient boosting; plain numeric state"),
+    e("sklearn._loss._loss", "CyHalfSquaredError", "loss or link object of gradient boosting; plain numeric state"),
+    e("sklearn._loss._loss", "__pyx_unpickle_CyHalfMultinomialLoss", "Cython auto-pickle helper: checks the layout checksum, then sets typed fields"),
+    e("sklearn._loss.link", "IdentityLink", "loss or link object of gradient boosting; plain numeric state"),
+    e("sklearn._loss.link", "Interval", "loss or link object of gradient boosting; plain numeric state"),
+    e("sklearn._loss.link", "LogitLink", "loss or link object of gradient boosting; plain numeric state"),
+    e("sklearn._loss.link", "MultinomialLogit", "loss or link object of gradient boosting; plain numeric state"),
+    e("sklearn._loss.loss", "HalfBinomialLoss", "loss or link object of gradient boosting; plain numeric state"),
+    e("sklearn._loss.loss", "HalfMultinomialLoss", "loss or link object of gradient boosting; plain numeric state"),
+    e("sklearn._loss.loss", "HalfSquaredError", "loss or link object of gradient boosting; plain numeric state"),
+    e("sklearn.calibration", "CalibratedClassifierCV", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.calibration", "_CalibratedClassifier", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.calibration", "_SigmoidCalibration", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.cluster._kmeans", "KMeans", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.compose._column_transformer", "ColumnTransformer", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.decomposition._pca", "PCA", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.decomposition._truncated_svd", "TruncatedSVD", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.dummy", "DummyClassifier", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.dummy", "DummyRegressor", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.ensemble._forest", "ExtraTreesClassifier", "scikit-learn tree ensemble: plain estimator state (the Tree it holds is checked separately)"),
+    e("sklearn.ensemble._forest", "RandomForestClassifier", "scikit-learn tree ensemble: plain estimator state (the Tree it holds is checked separately)"),
+    e("sklearn.ensemble._forest", "RandomForestRegressor", "scikit-learn tree ensemble: plain estimator state (the Tree it holds is checked separately)"),
+    e("sklearn.ensemble._gb", "GradientBoostingClassifier", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.ensemble._gb", "GradientBoostingRegressor", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.ensemble._hist_gradient_boosting.binning", "_BinMapper", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.ensemble._hist_gradient_boosting.gradient_boosting", "HistGradientBoostingClassifier", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.ensemble._hist_gradient_boosting.gradient_boosting", "HistGradientBoostingRegressor", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.ensemble._hist_gradient_boosting.predictor", "TreePredictor", "MEMORY-SAFETY RISK: histogram-GBM tree predictor; node indices are not range-checked at predict time"),
+    e("sklearn.feature_extraction.text", "CountVectorizer", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.feature_extraction.text", "TfidfTransformer", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.feature_extraction.text", "TfidfVectorizer", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.impute._base", "SimpleImputer", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.linear_model._base", "LinearRegression", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.linear_model._coordinate_descent", "Lasso", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.linear_model._logistic", "LogisticRegression", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.linear_model._ridge", "Ridge", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.linear_model._sgd_fast", "Hinge", "SGD hinge loss: Hinge(threshold), pure math"),
+    e("sklearn.linear_model._stochastic_gradient", "SGDClassifier", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.metrics._dist_metrics", "EuclideanDistance64", "distance metric held by KD/Ball trees; state is validated arrays"),
+    e("sklearn.metrics._dist_metrics", "newObj", "cls.__new__(cls) for an allowlisted distance-metric class"),
+    e("sklearn.neighbors._ball_tree", "BallTree", "MEMORY-SAFETY RISK: neighbours tree; index arrays are not range-checked at query time"),
+    e("sklearn.neighbors._ball_tree", "newObj", "cls.__new__(cls) for an allowlisted neighbours tree class"),
+    e("sklearn.neighbors._classification", "KNeighborsClassifier", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.neighbors._kd_tree", "KDTree", "MEMORY-SAFETY RISK: neighbours tree; index arrays are not range-checked at query time"),
+    e("sklearn.neighbors._kd_tree", "newObj", "cls.__new__(cls) for an allowlisted neighbours tree class"),
+    e("sklearn.neural_network._multilayer_perceptron", "MLPClassifier", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.neural_network._stochastic_optimizers", "AdamOptimizer", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.pipeline", "Pipeline", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.preprocessing._data", "MinMaxScaler", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.preprocessing._data", "StandardScaler", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.preprocessing._encoders", "OneHotEncoder", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.preprocessing._encoders", "OrdinalEncoder", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.preprocessing._function_transformer", "FunctionTransformer", "remainder of ColumnTransformer(passthrough); its func can only be another allowlisted global"),
+    e("sklearn.preprocessing._label", "LabelBinarizer", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.preprocessing._label", "LabelEncoder", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.svm._classes", "LinearSVC", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.svm._classes", "SVC", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.svm._classes", "SVR", "scikit-learn estimator: NEWOBJ + BUILD into __dict__; no code runs at load"),
+    e("sklearn.tree._classes", "DecisionTreeClassifier", "scikit-learn tree ensemble: plain estimator state (the Tree it holds is checked separately)"),
+    e("sklearn.tree._classes", "DecisionTreeRegressor", "scikit-learn tree ensemble: plain estimator state (the Tree it holds is checked separately)"),
+    e("sklearn.tree._classes", "ExtraTreeClassifier", "scikit-learn tree ensemble: plain estimator state (the Tree it holds is checked separately)"),
+    e("sklearn.tree._tree", "Tree", "MEMORY-SAFETY RISK: Cython tree whose node arrays are not range-checked; crafted nodes crash at predict time"),
+];
+
+const PANDAS: &[Entry] = &[
+    e("datetime", "timedelta", "datetime value from its range-checked state"),
+    e("datetime", "timezone", "datetime value from its range-checked state"),
+    e("dateutil.relativedelta", "relativedelta", "dateutil relative delta: numeric fields"),
+    e("dateutil.tz.tz", "tzutc", "dateutil UTC tzinfo, no arguments"),
+    e("pandas", "BooleanDtype", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "Categorical", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "CategoricalDtype", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "CategoricalIndex", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "DataFrame", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "DateOffset", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "DatetimeIndex", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "DatetimeTZDtype", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "Float64Dtype", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "Index", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "Int64Dtype", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "Interval", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "IntervalDtype", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "IntervalIndex", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "MultiIndex", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "NA", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "Period", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "PeriodDtype", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "PeriodIndex", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "RangeIndex", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "Series", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "SparseDtype", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "StringDtype", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas", "TimedeltaIndex", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas._libs.arrays", "__pyx_unpickle_NDArrayBacked", "Cython auto-pickle helper: checks the layout checksum, then sets typed fields"),
+    e("pandas._libs.internals", "_unpickle_block", "MEMORY-SAFETY RISK: pandas block placement is not validated; crafted placements crash on access"),
+    e("pandas._libs.interval", "__pyx_unpickle_IntervalMixin", "Cython auto-pickle helper: checks the layout checksum, then sets typed fields"),
+    e("pandas._libs.sparse", "IntIndex", "sparse index; its constructor checks integrity"),
+    e("pandas._libs.tslibs.nattype", "_nat_unpickle", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas._libs.tslibs.offsets", "BusinessDay", "pandas date offset from ints and bools"),
+    e("pandas._libs.tslibs.offsets", "Day", "pandas date offset from ints and bools"),
+    e("pandas._libs.tslibs.offsets", "Hour", "pandas date offset from ints and bools"),
+    e("pandas._libs.tslibs.offsets", "MonthBegin", "pandas date offset from ints and bools"),
+    e("pandas._libs.tslibs.offsets", "MonthEnd", "pandas date offset from ints and bools"),
+    e("pandas._libs.tslibs.timedeltas", "_timedelta_unpickle", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas._libs.tslibs.timestamps", "_unpickle_timestamp", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.arrays", "BooleanArray", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.arrays", "DatetimeArray", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.arrays", "FloatingArray", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.arrays", "IntegerArray", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.arrays", "IntervalArray", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.arrays", "PeriodArray", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.arrays", "SparseArray", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.arrays", "StringArray", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.arrays", "TimedeltaArray", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.core.indexes.base", "_new_Index", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.core.indexes.datetimes", "_new_DatetimeIndex", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.core.indexes.interval", "_new_IntervalIndex", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.core.indexes.timedeltas", "_new_TimedeltaIndex", "pandas container, dtype, scalar or its reconstructor; data only"),
+    e("pandas.core.internals.managers", "BlockManager", "MEMORY-SAFETY RISK: pandas block placement is not validated; crafted placements crash on access"),
+    e("pandas.core.internals.managers", "SingleBlockManager", "MEMORY-SAFETY RISK: pandas block placement is not validated; crafted placements crash on access"),
+];
+
+const TRANSFORMERS_ARGS: &[Entry] = &[
+    e("accelerate.state", "PartialState", "accelerate state cached in TrainingArguments; rebuilt without running __init__"),
+    e("accelerate.utils.dataclasses", "DistributedType", "str enum: looks up an existing member by value"),
+    e("transformers.debug_utils", "DebugOption", "str enum: looks up an existing member by value"),
+    e("transformers.generation.configuration_utils", "GenerationConfig", "attribute bag rebuilt by BUILD; no I/O at load"),
+    e("transformers.trainer_pt_utils", "AcceleratorConfig", "plain dataclass of flags; __post_init__ does not run"),
+    e("transformers.trainer_utils", "HubStrategy", "str enum: looks up an existing member by value"),
+    e("transformers.trainer_utils", "IntervalStrategy", "str enum: looks up an existing member by value"),
+    e("transformers.trainer_utils", "SaveStrategy", "str enum: looks up an existing member by value"),
+    e("transformers.trainer_utils", "SchedulerType", "str enum: looks up an existing member by value"),
+    e("transformers.training_args", "OptimizerNames", "str enum: looks up an existing member by value"),
+    e("transformers.training_args", "TrainingArguments", "dataclass rebuilt by NEWOBJ + BUILD; __post_init__ does not run, nothing is created. Its fields are values Trainer acts on later"),
+    e("transformers.training_args_seq2seq", "Seq2SeqTrainingArguments", "dataclass rebuilt by NEWOBJ + BUILD; __post_init__ does not run, nothing is created. Its fields are values Trainer acts on later"),
+];
+
+const STDLIB_DATA: &[Entry] = &[
+    e("argparse", "Namespace", "attribute bag"),
+    e(
+        "array",
+        "_array_reconstructor",
+        "array.array from a typecode and bytes or a list",
+    ),
+    e(
+        "array",
+        "array",
+        "array.array from a typecode and bytes or a list",
+    ),
+    e(
+        "builtins",
+        "int",
+        "builtin value type, safe to call with no arguments (defaultdict factory)",
+    ),
+    e(
+        "builtins",
+        "list",
+        "builtin value type, safe to call with no arguments (defaultdict factory)",
+    ),
+    e(
+        "builtins",
+        "object",
+        "base class copyreg._reconstructor passes at protocols 0-1",
+    ),
+    e(
+        "builtins",
+        "range",
+        "builtin value type, safe to call with no arguments (defaultdict factory)",
+    ),
+    e(
+        "collections",
+        "ChainMap",
+        "container of already-unpickled items",
+    ),
+    e(
+        "collections",
+        "Counter",
+        "container of already-unpickled items",
+    ),
+    e(
+        "collections",
+        "defaultdict",
+        "dict whose factory is another allowlisted global, called with no arguments",
+    ),
+    e(
+        "collections",
+        "deque",
+        "container of already-unpickled items",
+    ),
+    e(
+        "copyreg",
+        "_reconstructor",
+        "protocol 0-1 rebuild of a plain object; calls only allowlisted classes passed to it",
+    ),
+    e(
+        "datetime",
+        "date",
+        "datetime value from its range-checked state",
+    ),
+    e(
+        "datetime",
+        "datetime",
+        "datetime value from its range-checked state",
+    ),
+    e(
+        "datetime",
+        "time",
+        "datetime value from its range-checked state",
+    ),
+    e(
+        "datetime",
+        "timedelta",
+        "datetime value from its range-checked state",
+    ),
+    e(
+        "datetime",
+        "timezone",
+        "datetime value from its range-checked state",
+    ),
+    e(
+        "decimal",
+        "Decimal",
+        "decimal from a string; exponents are stored lazily",
+    ),
+    e(
+        "ipaddress",
+        "IPv4Address",
+        "IP address or network parsed from an int or str; no DNS",
+    ),
+    e(
+        "ipaddress",
+        "IPv4Interface",
+        "IP address or network parsed from an int or str; no DNS",
+    ),
+    e(
+        "ipaddress",
+        "IPv4Network",
+        "IP address or network parsed from an int or str; no DNS",
+    ),
+    e(
+        "ipaddress",
+        "IPv6Address",
+        "IP address or network parsed from an int or str; no DNS",
+    ),
+    e(
+        "ipaddress",
+        "IPv6Interface",
+        "IP address or network parsed from an int or str; no DNS",
+    ),
+    e(
+        "ipaddress",
+        "IPv6Network",
+        "IP address or network parsed from an int or str; no DNS",
+    ),
+    e(
+        "pathlib",
+        "PosixPath",
+        "path object built from its parts; no file-system access",
+    ),
+    e(
+        "pathlib",
+        "PurePosixPath",
+        "path object built from its parts; no file-system access",
+    ),
+    e(
+        "pathlib",
+        "PureWindowsPath",
+        "path object built from its parts; no file-system access",
+    ),
+    e("types", "SimpleNamespace", "attribute bag"),
+    e(
+        "uuid",
+        "SafeUUID",
+        "str enum: looks up an existing member by value",
+    ),
+    e("uuid", "UUID", "UUID from an int"),
+];
 
 const TORCH_DTYPE: &str = "torch.dtype constant, pickled by name; inert, not callable";
 const TORCH_QSCHEME: &str = "torch.qscheme constant of quantized tensors; inert, not callable";

@@ -1,0 +1,669 @@
+//! The pickle machine: runs one pickle's opcodes over summaries of its values, without building
+//! any object, and records every global it would resolve.
+//!
+//! The stack is flat, with marks kept as indices into it, exactly like `_pickle.c`: the ops that
+//! `_pickle` lets reach below the last mark (APPEND, SETITEM) reach below it here too, so the
+//! scanner's idea of each STACK_GLOBAL operand matches the unpickler's. The scanner stops only
+//! where CPython's unpicklers stop (both the C one and `pickle._Unpickler`, which joblib uses):
+//! stopping earlier would hide the globals after that point.
+//!
+//! Nothing here recurses on the input: nesting lives in the `stack` and `marks` vectors, whose
+//! combined length is capped by [`Limits::max_stack`](crate::Limits).
+
+use std::collections::HashMap;
+
+use pickleguard_policy::Policy;
+
+use crate::objects::{ArrayData, Objects};
+use crate::opcodes::*;
+use crate::reader::{Reader, Short};
+use crate::report::Finding;
+use crate::text;
+use crate::value::{Known, Operand, Value};
+use crate::{Limits, ScanError};
+
+/// Where a stream's findings go, with the opcode budget its pickles share.
+pub(crate) struct Sink<'p> {
+    pub policy: &'p Policy,
+    pub limits: Limits,
+    pub globals: Vec<Finding>,
+    pub ops: u64,
+}
+
+impl<'p> Sink<'p> {
+    pub fn new(policy: &'p Policy, limits: Limits) -> Self {
+        Sink {
+            policy,
+            limits,
+            globals: Vec::new(),
+            ops: 0,
+        }
+    }
+
+    fn record(&mut self, finding: Finding) -> Result<(), ScanError> {
+        if self.globals.len() >= self.limits.max_globals {
+            return Err(ScanError::Limit {
+                what: "the number of globals",
+                limit: self.limits.max_globals as u64,
+                offset: finding.offset,
+            });
+        }
+        self.globals.push(finding);
+        Ok(())
+    }
+}
+
+/// How one pickle ended: the offset after its STOP (or where it broke), and the error if any.
+pub(crate) struct Ended {
+    pub end: usize,
+    pub error: Option<ScanError>,
+}
+
+/// Runs the pickle that starts at `start`. With `joblib`, the raw array data that joblib writes
+/// after each `NumpyArrayWrapper` is stepped over the way `joblib.load` reads it.
+pub(crate) fn run_pickle(data: &[u8], start: usize, joblib: bool, sink: &mut Sink<'_>) -> Ended {
+    let mut machine = Machine {
+        data,
+        r: Reader::new(data, start),
+        stack: Vec::new(),
+        marks: Vec::new(),
+        memo: HashMap::new(),
+        objects: Objects::default(),
+        sink,
+        joblib,
+    };
+    let error = machine.run().err();
+    Ended {
+        end: machine.r.pos(),
+        error,
+    }
+}
+
+struct Machine<'a, 's, 'p> {
+    data: &'a [u8],
+    r: Reader<'a>,
+    stack: Vec<Value<'a>>,
+    marks: Vec<usize>,
+    memo: HashMap<u64, Value<'a>>,
+    objects: Objects,
+    sink: &'s mut Sink<'p>,
+    joblib: bool,
+}
+
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Next,
+    Stop,
+}
+
+fn malformed(opcode: &'static str, at: usize, why: impl Into<String>) -> ScanError {
+    ScanError::Malformed {
+        offset: at as u64,
+        opcode,
+        why: why.into(),
+    }
+}
+
+fn underflow(opcode: &'static str, at: usize) -> ScanError {
+    malformed(opcode, at, "needs more values than the stack holds above its last mark")
+}
+
+impl<'a> Machine<'a, '_, '_> {
+    fn run(&mut self) -> Result<(), ScanError> {
+        loop {
+            let at = self.r.pos();
+            let Ok(byte) = self.r.u8() else {
+                return Err(malformed(
+                    "STOP",
+                    at,
+                    "is missing: the data ends before the pickle does",
+                ));
+            };
+            self.sink.ops += 1;
+            if self.sink.ops > self.sink.limits.max_ops {
+                return Err(ScanError::Limit {
+                    what: "the number of opcodes",
+                    limit: self.sink.limits.max_ops,
+                    offset: at as u64,
+                });
+            }
+            let Some(name) = crate::opcodes::name(byte) else {
+                return Err(ScanError::UnknownOpcode {
+                    offset: at as u64,
+                    byte,
+                });
+            };
+            if self.step(byte, name, at)? == Flow::Stop {
+                return Ok(());
+            }
+        }
+    }
+
+    fn step(&mut self, byte: u8, name: &'static str, at: usize) -> Result<Flow, ScanError> {
+        let trunc = |short: Short| ScanError::Truncated {
+            offset: at as u64,
+            opcode: name,
+            needed: short.needed,
+            left: short.left,
+        };
+        match byte {
+            // Stack and marks.
+            MARK => {
+                self.room(at)?;
+                self.marks.push(self.stack.len());
+            }
+            STOP => {
+                self.pop(name, at)?;
+                return Ok(Flow::Stop);
+            }
+            POP => {
+                // `_pickle` pops a mark sitting on top of the stack instead of a value.
+                if self.marks.last() == Some(&self.stack.len()) {
+                    self.marks.pop();
+                } else {
+                    self.pop(name, at)?;
+                }
+            }
+            POP_MARK => {
+                let mark = self.pop_mark(name, at)?;
+                self.stack.truncate(mark);
+            }
+            DUP => {
+                let top = self.top(name, at)?;
+                self.push(top, at)?;
+            }
+
+            // Numbers, strings, bytes and constants.
+            INT | LONG => {
+                let line = self.r.line().map_err(trunc)?;
+                self.push(text::decimal(line), at)?;
+            }
+            BININT => {
+                let n = self.r.i32().map_err(trunc)?;
+                self.push(Value::Int(n.into()), at)?;
+            }
+            BININT1 => {
+                let n = self.r.u8().map_err(trunc)?;
+                self.push(Value::Int(n.into()), at)?;
+            }
+            BININT2 => {
+                let n = self.r.u16().map_err(trunc)?;
+                self.push(Value::Int(n.into()), at)?;
+            }
+            LONG1 => {
+                let len = self.r.u8().map_err(trunc)?;
+                let bytes = self.r.take(len.into()).map_err(trunc)?;
+                self.push(text::long_le(bytes), at)?;
+            }
+            LONG4 => {
+                let len = self.r.i32().map_err(trunc)?;
+                let len = u64::try_from(len)
+                    .map_err(|_| malformed(name, at, "has a negative byte count"))?;
+                let bytes = self.r.take(len).map_err(trunc)?;
+                self.push(text::long_le(bytes), at)?;
+            }
+            FLOAT => {
+                self.r.line().map_err(trunc)?;
+                self.push(Value::Data, at)?;
+            }
+            BINFLOAT => {
+                self.r.take(8).map_err(trunc)?;
+                self.push(Value::Data, at)?;
+            }
+            STRING => {
+                let line = self.r.line().map_err(trunc)?;
+                let value = text::quoted(line).map_err(|why| malformed(name, at, why))?;
+                self.push(value, at)?;
+            }
+            BINSTRING => {
+                // `_pickle` reads this length unsigned.
+                let len = self.r.u32().map_err(trunc)?;
+                let bytes = self.r.take(len.into()).map_err(trunc)?;
+                self.push(text::ascii_text(bytes), at)?;
+            }
+            SHORT_BINSTRING => {
+                let len = self.r.u8().map_err(trunc)?;
+                let bytes = self.r.take(len.into()).map_err(trunc)?;
+                self.push(text::ascii_text(bytes), at)?;
+            }
+            BINBYTES => {
+                let len = self.r.u32().map_err(trunc)?;
+                self.r.take(len.into()).map_err(trunc)?;
+                self.push(Value::Data, at)?;
+            }
+            SHORT_BINBYTES => {
+                let len = self.r.u8().map_err(trunc)?;
+                self.r.take(len.into()).map_err(trunc)?;
+                self.push(Value::Data, at)?;
+            }
+            BINBYTES8 | BYTEARRAY8 => {
+                let len = self.r.u64().map_err(trunc)?;
+                self.r.take(len).map_err(trunc)?;
+                self.push(Value::Data, at)?;
+            }
+            UNICODE => {
+                let line = self.r.line().map_err(trunc)?;
+                self.push(text::raw_unicode(line), at)?;
+            }
+            SHORT_BINUNICODE => {
+                let len = self.r.u8().map_err(trunc)?;
+                let bytes = self.r.take(len.into()).map_err(trunc)?;
+                self.push(text::utf8(bytes), at)?;
+            }
+            BINUNICODE => {
+                let len = self.r.u32().map_err(trunc)?;
+                let bytes = self.r.take(len.into()).map_err(trunc)?;
+                self.push(text::utf8(bytes), at)?;
+            }
+            BINUNICODE8 => {
+                let len = self.r.u64().map_err(trunc)?;
+                let bytes = self.r.take(len).map_err(trunc)?;
+                self.push(text::utf8(bytes), at)?;
+            }
+            NONE => self.push(Value::None, at)?,
+            NEWTRUE | NEWFALSE | EMPTY_LIST | EMPTY_SET => self.push(Value::Data, at)?,
+            EMPTY_TUPLE => {
+                let empty = self.objects.tuple(&[]);
+                self.push(empty, at)?;
+            }
+            EMPTY_DICT => {
+                let dict = self.objects.new_dict();
+                self.push(dict, at)?;
+            }
+            NEXT_BUFFER => self.push(Value::Built(name), at)?,
+            READONLY_BUFFER => {
+                self.top(name, at)?;
+            }
+
+            // Containers.
+            APPEND => {
+                // `_pickle`'s do_append(len - 1): no fence check, only a list below the value.
+                let len = self.stack.len();
+                if len < 2 {
+                    return Err(underflow(name, at));
+                }
+                self.stack.truncate(len - 1);
+            }
+            APPENDS | ADDITEMS => {
+                let mark = self.pop_mark(name, at)?;
+                if mark > self.stack.len() || mark == 0 {
+                    return Err(underflow(name, at));
+                }
+                self.stack.truncate(mark);
+            }
+            SETITEM => {
+                let len = self.stack.len();
+                if len < 3 {
+                    return Err(underflow(name, at));
+                }
+                self.set_items(len - 2);
+            }
+            SETITEMS => {
+                let mark = self.pop_mark(name, at)?;
+                let len = self.stack.len();
+                if mark > len || mark == 0 {
+                    return Err(underflow(name, at));
+                }
+                if (len - mark) % 2 != 0 {
+                    return Err(malformed(name, at, "has an odd number of items"));
+                }
+                self.set_items(mark);
+            }
+            LIST | FROZENSET => {
+                let mark = self.pop_mark(name, at)?;
+                self.slice_from(mark, name, at)?;
+                self.stack.truncate(mark);
+                self.push(Value::Data, at)?;
+            }
+            TUPLE => {
+                let mark = self.pop_mark(name, at)?;
+                let tuple = self.objects.tuple(self.slice_from(mark, name, at)?);
+                self.stack.truncate(mark);
+                self.push(tuple, at)?;
+            }
+            TUPLE1 | TUPLE2 | TUPLE3 => {
+                let count = usize::from(byte - TUPLE1 + 1);
+                let len = self.stack.len();
+                if len < count || len - count < self.fence() {
+                    return Err(underflow(name, at));
+                }
+                let tuple = self.objects.tuple(&self.stack[len - count..]);
+                self.stack.truncate(len - count);
+                self.push(tuple, at)?;
+            }
+            DICT => {
+                let mark = self.pop_mark(name, at)?;
+                let len = self.stack.len();
+                // `_pickle` checks the parity of `len - mark` even for a mark left above the
+                // stack, and then builds an empty dict.
+                if (len as i128 - mark as i128) % 2 != 0 {
+                    return Err(malformed(name, at, "has an odd number of items"));
+                }
+                let dict = self.objects.new_dict();
+                if mark < len {
+                    for pair in self.stack[mark..].chunks_exact(2) {
+                        self.objects.set_item(dict, pair[0], pair[1]);
+                    }
+                    self.stack.truncate(mark);
+                }
+                self.push(dict, at)?;
+            }
+
+            // Memo.
+            GET => {
+                let line = self.r.line().map_err(trunc)?;
+                let index = text::memo_index(line)
+                    .ok_or_else(|| malformed(name, at, "has an argument that is not an int"))?;
+                self.get(index, name, at)?;
+            }
+            BINGET => {
+                let index = self.r.u8().map_err(trunc)?;
+                self.get(index.into(), name, at)?;
+            }
+            LONG_BINGET => {
+                let index = self.r.u32().map_err(trunc)?;
+                self.get(index.into(), name, at)?;
+            }
+            PUT => {
+                let line = self.r.line().map_err(trunc)?;
+                let index = text::memo_index(line)
+                    .ok_or_else(|| malformed(name, at, "has an argument that is not an int"))?;
+                let index = u64::try_from(index)
+                    .map_err(|_| malformed(name, at, "has a negative argument"))?;
+                self.put(index, name, at)?;
+            }
+            BINPUT => {
+                let index = self.r.u8().map_err(trunc)?;
+                self.put(index.into(), name, at)?;
+            }
+            LONG_BINPUT => {
+                let index = self.r.u32().map_err(trunc)?;
+                self.put(index.into(), name, at)?;
+            }
+            MEMOIZE => {
+                // The next index is the number of entries, as in both unpicklers.
+                self.put(self.memo.len() as u64, name, at)?;
+            }
+
+            // Globals.
+            GLOBAL => {
+                let module = self.r.line().map_err(trunc)?;
+                let attr = self.r.line().map_err(trunc)?;
+                let (module, attr) = match (std::str::from_utf8(module), std::str::from_utf8(attr)) {
+                    (Ok(module), Ok(attr)) => (module, attr),
+                    _ => return Err(malformed(name, at, "names a global that is not valid utf-8")),
+                };
+                let known = self.global(module, attr, name, at)?;
+                self.push(known.map_or(Value::Built(name), Value::Class), at)?;
+            }
+            INST => {
+                let module = self.r.line().map_err(trunc)?;
+                let attr = self.r.line().map_err(trunc)?;
+                if !module.is_ascii() || !attr.is_ascii() {
+                    return Err(malformed(name, at, "names a global that is not ascii"));
+                }
+                let (module, attr) = match (std::str::from_utf8(module), std::str::from_utf8(attr)) {
+                    (Ok(module), Ok(attr)) => (module, attr),
+                    _ => return Err(malformed(name, at, "names a global that is not ascii")),
+                };
+                // `pickle._Unpickler` resolves the class before it looks for the mark.
+                let known = self.global(module, attr, name, at)?;
+                let mark = self.pop_mark(name, at)?;
+                self.slice_from(mark, name, at)?;
+                self.stack.truncate(mark);
+                let class = known.map_or(Value::Built(name), Value::Class);
+                let instance = self.objects.instance(class, name);
+                self.push(instance, at)?;
+            }
+            STACK_GLOBAL => {
+                let attr = self.pop(name, at)?;
+                let module = self.pop(name, at)?;
+                let known = match (module.operand(), attr.operand()) {
+                    (Operand::NotStr(what), _) => {
+                        return Err(malformed(name, at, format!("needs a str module, not {what}")))
+                    }
+                    (_, Operand::NotStr(what)) => {
+                        return Err(malformed(name, at, format!("needs a str name, not {what}")))
+                    }
+                    (Operand::Known(module), Operand::Known(attr)) => {
+                        self.global(module, attr, name, at)?
+                    }
+                    (module, attr) => {
+                        let mut why = Vec::new();
+                        if let Operand::Unknown(module) = module {
+                            why.push(format!("the module operand {module}"));
+                        }
+                        if let Operand::Unknown(attr) = attr {
+                            why.push(format!("the name operand {attr}"));
+                        }
+                        self.sink
+                            .record(Finding::unresolved(name, at as u64, why.join("; ")))?;
+                        None
+                    }
+                };
+                self.push(known.map_or(Value::Built(name), Value::Class), at)?;
+            }
+            EXT1 | EXT2 | EXT4 => {
+                let code: i64 = match byte {
+                    EXT1 => self.r.u8().map_err(trunc)?.into(),
+                    EXT2 => self.r.u16().map_err(trunc)?.into(),
+                    _ => self.r.i32().map_err(trunc)?.into(),
+                };
+                if code <= 0 {
+                    return Err(malformed(name, at, "specifies an extension code <= 0"));
+                }
+                let why = format!(
+                    "extension code `{code}` names a global through copyreg's extension registry, \
+                     which is empty unless the loading program fills it"
+                );
+                self.sink.record(Finding::unresolved(name, at as u64, why))?;
+                self.push(Value::Built(name), at)?;
+            }
+
+            // Calls and object building.
+            REDUCE => {
+                let args = self.pop(name, at)?;
+                let callable = self.pop(name, at)?;
+                let result = self.objects.reduce(callable, args);
+                self.push(result, at)?;
+            }
+            NEWOBJ => {
+                self.pop(name, at)?;
+                let class = self.pop(name, at)?;
+                let instance = self.objects.instance(class, name);
+                self.push(instance, at)?;
+            }
+            NEWOBJ_EX => {
+                self.pop(name, at)?;
+                self.pop(name, at)?;
+                let class = self.pop(name, at)?;
+                let instance = self.objects.instance(class, name);
+                self.push(instance, at)?;
+            }
+            OBJ => {
+                let mark = self.pop_mark(name, at)?;
+                if self.stack.len() <= mark {
+                    return Err(underflow(name, at));
+                }
+                let class = self.stack[mark];
+                self.stack.truncate(mark);
+                let instance = self.objects.instance(class, name);
+                self.push(instance, at)?;
+            }
+            BUILD => {
+                let state = self.pop(name, at)?;
+                let target = self.top(name, at)?;
+                self.objects.build(target, state);
+                if self.joblib && matches!(target, Value::Wrapper) {
+                    // joblib's load_build swaps the wrapper for the array it reads next.
+                    self.stack.pop();
+                    self.read_array(state, at)?;
+                    self.push(Value::Data, at)?;
+                }
+            }
+            PERSID => {
+                self.r.line().map_err(trunc)?;
+                self.push(Value::Built(name), at)?;
+            }
+            BINPERSID => {
+                self.pop(name, at)?;
+                self.push(Value::Built(name), at)?;
+            }
+
+            // Framing.
+            PROTO => {
+                let protocol = self.r.u8().map_err(trunc)?;
+                if protocol > HIGHEST_PROTOCOL {
+                    return Err(malformed(name, at, format!("names protocol `{protocol}`, above 5")));
+                }
+            }
+            FRAME => {
+                // `pickle._Unpickler` reads a frame longer than the data as far as it goes, so
+                // only a length no unpickler accepts is an error.
+                let len = self.r.u64().map_err(trunc)?;
+                if len > i64::MAX as u64 {
+                    return Err(malformed(name, at, "is longer than any unpickler accepts"));
+                }
+            }
+            _ => {
+                // `name()` knows every byte matched above and no other.
+                return Err(ScanError::UnknownOpcode {
+                    offset: at as u64,
+                    byte,
+                });
+            }
+        }
+        Ok(Flow::Next)
+    }
+
+    /// Judges and records a global; says whether it is one the scanner follows.
+    fn global(
+        &mut self,
+        module: &str,
+        attr: &str,
+        opcode: &'static str,
+        at: usize,
+    ) -> Result<Option<Known>, ScanError> {
+        let finding = Finding::judged(self.sink.policy, module, attr, opcode, at as u64);
+        self.sink.record(finding)?;
+        let known = Known::of(module, attr);
+        self.objects.saw_global(known);
+        Ok(known)
+    }
+
+    fn read_array(&mut self, state: Value<'a>, at: usize) -> Result<(), ScanError> {
+        let data_at = self.r.pos();
+        let trunc = |short: Short| ScanError::Truncated {
+            offset: data_at as u64,
+            opcode: "BUILD",
+            needed: short.needed,
+            left: short.left,
+        };
+        let layout = self.objects.array_data(state).map_err(|why| ScanError::Joblib {
+            offset: data_at as u64,
+            why,
+        })?;
+        match layout {
+            ArrayData::Raw { len, padded } => {
+                if padded {
+                    // joblib reads the padding length byte; at the end of the data it reads
+                    // none and pads nothing.
+                    let pad = self.r.u8().unwrap_or(0);
+                    self.r.take(pad.into()).map_err(trunc)?;
+                }
+                self.r.take(len).map_err(trunc)?;
+            }
+            ArrayData::Pickle => {
+                // An object array: joblib calls plain pickle.load, which knows no wrappers.
+                let ended = run_pickle(self.data, data_at, false, self.sink);
+                if let Some(error) = ended.error {
+                    return Err(error);
+                }
+                self.r = Reader::new(self.data, ended.end);
+            }
+        }
+        let _ = at;
+        Ok(())
+    }
+
+    fn fence(&self) -> usize {
+        self.marks.last().copied().unwrap_or(0)
+    }
+
+    fn room(&self, at: usize) -> Result<(), ScanError> {
+        let limit = self.sink.limits.max_stack;
+        if self.stack.len() + self.marks.len() >= limit {
+            return Err(ScanError::Limit {
+                what: "the pickle stack",
+                limit: limit as u64,
+                offset: at as u64,
+            });
+        }
+        Ok(())
+    }
+
+    fn push(&mut self, value: Value<'a>, at: usize) -> Result<(), ScanError> {
+        self.room(at)?;
+        self.stack.push(value);
+        Ok(())
+    }
+
+    fn pop(&mut self, opcode: &'static str, at: usize) -> Result<Value<'a>, ScanError> {
+        if self.stack.len() <= self.fence() {
+            return Err(underflow(opcode, at));
+        }
+        self.stack.pop().ok_or_else(|| underflow(opcode, at))
+    }
+
+    fn top(&self, opcode: &'static str, at: usize) -> Result<Value<'a>, ScanError> {
+        if self.stack.len() <= self.fence() {
+            return Err(underflow(opcode, at));
+        }
+        self.stack.last().copied().ok_or_else(|| underflow(opcode, at))
+    }
+
+    fn pop_mark(&mut self, opcode: &'static str, at: usize) -> Result<usize, ScanError> {
+        self.marks
+            .pop()
+            .ok_or_else(|| malformed(opcode, at, "needs a MARK but none is set"))
+    }
+
+    /// The values above a mark. A mark can sit above the stack top after APPEND or SETITEM
+    /// reached below it; `_pickle` then fails to build the container.
+    fn slice_from(&self, mark: usize, opcode: &'static str, at: usize) -> Result<&[Value<'a>], ScanError> {
+        self.stack.get(mark..).ok_or_else(|| underflow(opcode, at))
+    }
+
+    /// `_pickle`'s do_setitems(mark): the dict sits just below `mark`, pairs above it.
+    fn set_items(&mut self, mark: usize) {
+        let dict = self.stack[mark - 1];
+        for pair in self.stack[mark..].chunks_exact(2) {
+            self.objects.set_item(dict, pair[0], pair[1]);
+        }
+        self.stack.truncate(mark);
+    }
+
+    fn get(&mut self, index: i64, opcode: &'static str, at: usize) -> Result<(), ScanError> {
+        let value = u64::try_from(index)
+            .ok()
+            .and_then(|index| self.memo.get(&index).copied())
+            .ok_or_else(|| {
+                malformed(opcode, at, format!("reads memo key `{index}`, which was never stored"))
+            })?;
+        self.push(value, at)
+    }
+
+    fn put(&mut self, index: u64, opcode: &'static str, at: usize) -> Result<(), ScanError> {
+        let top = self.top(opcode, at)?;
+        let limit = self.sink.limits.max_memo;
+        if self.memo.len() >= limit && !self.memo.contains_key(&index) {
+            return Err(ScanError::Limit {
+                what: "the memo",
+                limit: limit as u64,
+                offset: at as u64,
+            });
+        }
+        self.memo.insert(index, top);
+        Ok(())
+    }
+}
