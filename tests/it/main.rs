@@ -14,5 +14,8 @@ mod benign;
 mod config;
 mod examples;
 mod host_processes;
+mod ipc;
+mod learning;
+mod logging;
 mod robustness;
 mod support;

@@ -1,0 +1,102 @@
+//! Tells formats apart by their first bytes, as the loaders do: `torch.load` and `np.load` look
+//! for a zip's local-header magic, joblib for its compressors' magic numbers.
+
+use crate::opcodes;
+use crate::report::Codec;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Zip,
+    Npy,
+    Compressed(Codec),
+    /// A pickle whose first pickle is torch's magic number.
+    TorchLegacy,
+    /// Starts with PROTO: certainly meant as a pickle.
+    Pickle,
+    /// Starts with a protocol 0-1 opcode: a pickle, or text that happens to.
+    MaybePickle,
+    Unknown,
+}
+
+/// torch's `MAGIC_NUMBER`, 0x1950a86a20f9469cfc6c, as LONG1 writes it (little-endian).
+const TORCH_MAGIC_LE: &[u8] = b"\x8a\x0al\xfc\x9cF\xf9 j\xa8P\x19";
+/// ... and as protocols 0-1 write it.
+const TORCH_MAGIC_TEXT: &[u8] = b"L119547037146038801333356L\n";
+
+pub(crate) fn sniff(data: &[u8]) -> Kind {
+    match data {
+        [b'P', b'K', 3, 4, ..] | [b'P', b'K', 5, 6, ..] => Kind::Zip,
+        [0x93, b'N', b'U', b'M', b'P', b'Y', ..] => Kind::Npy,
+        [0x1f, 0x8b, ..] => Kind::Compressed(Codec::Gzip),
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Kind::Compressed(Codec::Xz),
+        // joblib's lzma prefix; `]` then 0x00 is never a pickle (0x00 is no opcode).
+        [b']', 0, ..] => Kind::Compressed(Codec::Lzma),
+        [b'Z', b'F', b'0', b'x', ..] => Kind::Compressed(Codec::JoblibZfile),
+        // joblib tries zlib on any leading `x` (no opcode); a valid zlib header keeps text out.
+        [b'x', flags, ..] if (0x7800 + u16::from(*flags)) % 31 == 0 => {
+            Kind::Compressed(Codec::Zlib)
+        }
+        [b'B', b'Z', b'h', b'1'..=b'9', rest @ ..]
+            if rest.starts_with(b"1AY&SY") || rest.starts_with(b"\x17rE8P\x90") =>
+        {
+            Kind::Compressed(Codec::Bzip2)
+        }
+        _ if is_torch_legacy(data) => Kind::TorchLegacy,
+        [opcodes::PROTO, protocol, ..] if *protocol <= opcodes::HIGHEST_PROTOCOL => Kind::Pickle,
+        [first, ..] if opcodes::name(*first).is_some() => Kind::MaybePickle,
+        _ => Kind::Unknown,
+    }
+}
+
+/// Whether the first pickle is exactly torch's magic number, as `_legacy_save` writes it.
+fn is_torch_legacy(data: &[u8]) -> bool {
+    let mut rest = data;
+    if let [opcodes::PROTO, _, tail @ ..] = rest {
+        rest = tail;
+    }
+    if let [opcodes::FRAME, tail @ ..] = rest {
+        rest = tail.get(8..).unwrap_or(&[]);
+    }
+    [TORCH_MAGIC_LE, TORCH_MAGIC_TEXT].iter().any(|magic| {
+        rest.strip_prefix(*magic)
+            .is_some_and(|tail| tail.first() == Some(&opcodes::STOP))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sniffs_by_content() {
+        assert_eq!(sniff(b"PK\x03\x04rest"), Kind::Zip);
+        assert_eq!(sniff(b"\x93NUMPY\x01\x00"), Kind::Npy);
+        assert_eq!(sniff(b"\x1f\x8b\x08"), Kind::Compressed(Codec::Gzip));
+        assert_eq!(sniff(b"BZh91AY&SYxx"), Kind::Compressed(Codec::Bzip2));
+        assert_eq!(sniff(b"BZh9\x17rE8P\x90"), Kind::Compressed(Codec::Bzip2));
+        assert_eq!(sniff(b"BZ\x00\x00"), Kind::MaybePickle, "BINBYTES, not bzip2");
+        assert_eq!(sniff(b"]\x00\x00\x80\x00"), Kind::Compressed(Codec::Lzma));
+        assert_eq!(sniff(b"]q\x00"), Kind::MaybePickle);
+        assert_eq!(sniff(b"x\x9c"), Kind::Compressed(Codec::Zlib));
+        assert_eq!(sniff(b"x\x01"), Kind::Compressed(Codec::Zlib));
+        assert_eq!(sniff(b"xyz"), Kind::Unknown);
+        assert_eq!(sniff(b"ZF0x10"), Kind::Compressed(Codec::JoblibZfile));
+        assert_eq!(sniff(b"\x80\x05\x95"), Kind::Pickle);
+        assert_eq!(sniff(b"\x80\x06"), Kind::MaybePickle);
+        assert_eq!(sniff(b"(dp0\n"), Kind::MaybePickle);
+        assert_eq!(sniff(b"hello"), Kind::MaybePickle);
+        assert_eq!(sniff(b"\x00\x01"), Kind::Unknown);
+        assert_eq!(sniff(b""), Kind::Unknown);
+    }
+
+    #[test]
+    fn recognises_torch_legacy_magic_at_every_protocol() {
+        assert_eq!(sniff(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03."), Kind::TorchLegacy);
+        assert_eq!(
+            sniff(b"\x80\x04\x95\r\x00\x00\x00\x00\x00\x00\x00\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."),
+            Kind::TorchLegacy
+        );
+        assert_eq!(sniff(b"L119547037146038801333356L\n."), Kind::TorchLegacy);
+        assert_eq!(sniff(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x18."), Kind::Pickle);
+    }
+}

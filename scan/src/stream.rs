@@ -1,0 +1,100 @@
+//! A stream of pickles one after the other, as loaders read them: `pickle.load` in a loop,
+//! torch's legacy format (exactly five), or a single pickle (`.npy` object arrays).
+
+use pickleguard_policy::Policy;
+
+use crate::machine::{run_pickle, Sink};
+use crate::report::Finding;
+use crate::{Limits, ScanError};
+
+/// How many pickles a stream holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Count {
+    /// One; anything after it is never read.
+    One,
+    /// As many as there are. Bytes after the last one that do not start another are an error,
+    /// except for trailing whitespace or NULs.
+    All,
+    /// Exactly this many; what follows is data, not pickles.
+    Exactly(u32),
+}
+
+/// The result of walking a stream.
+pub(crate) struct Walk {
+    pub globals: Vec<Finding>,
+    pub error: Option<ScanError>,
+    /// Whether the first pickle ran to its STOP.
+    pub first_complete: bool,
+}
+
+pub(crate) fn walk(
+    data: &[u8],
+    start: usize,
+    count: Count,
+    joblib: bool,
+    policy: &Policy,
+    limits: Limits,
+) -> Walk {
+    let mut sink = Sink::new(policy, limits);
+    let mut pos = start;
+    let mut done = 0u32;
+    let error = loop {
+        let ended = run_pickle(data, pos, joblib, &mut sink);
+        if let Some(error) = ended.error {
+            break Some(error);
+        }
+        done += 1;
+        pos = ended.end;
+        match count {
+            Count::One => break None,
+            Count::Exactly(total) if done >= total => break None,
+            Count::Exactly(_) => {}
+            Count::All => {
+                let rest = &data[pos..];
+                if rest.iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
+                    break None;
+                }
+                if crate::opcodes::name(rest[0]).is_none() {
+                    break Some(ScanError::TrailingData { offset: pos as u64 });
+                }
+            }
+        }
+    };
+    Walk {
+        globals: sink.globals,
+        error,
+        first_complete: done > 0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn concatenated_pickles_are_all_scanned() {
+        let data = b"cos\nsystem\n.\x80\x02cposix\nsystem\n.\n";
+        let walk = walk(data, 0, Count::All, false, &Policy::new(), Limits::default());
+        assert!(walk.error.is_none());
+        assert_eq!(walk.globals.len(), 2);
+        assert_eq!(walk.globals[1].offset, 14);
+    }
+
+    #[test]
+    fn trailing_garbage_is_an_error_but_one_pickle_ignores_it() {
+        let data = b"N.\xff\xff";
+        let all = walk(data, 0, Count::All, false, &Policy::new(), Limits::default());
+        assert!(matches!(all.error, Some(ScanError::TrailingData { offset: 2 })));
+        let one = walk(data, 0, Count::One, false, &Policy::new(), Limits::default());
+        assert!(one.error.is_none());
+    }
+
+    #[test]
+    fn exactly_stops_before_the_data() {
+        let data = b"N.N.\xff\xff\xff";
+        let two = walk(data, 0, Count::Exactly(2), false, &Policy::new(), Limits::default());
+        assert!(two.error.is_none());
+        let three = walk(data, 0, Count::Exactly(3), false, &Policy::new(), Limits::default());
+        assert!(three.error.is_some());
+    }
+}
