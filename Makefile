@@ -7,15 +7,32 @@ SHIM   := $(CURDIR)/target/release/libpickleguard.so
 CORE   := $(CURDIR)/target/release/libpickleguard_core.so
 DEMO   := target/demo
 
-.PHONY: build test demo install lint allowlist
+# The ML test venv: real torch, numpy, scikit-learn, pandas, transformers and dill, built once
+# and rebuilt only when requirements-ml.txt changes (the stamp is keyed by its hash).
+ML_VENV   ?= .venv-ml
+ML_BASE   ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python)),python3)
+ML_STAMP  := $(ML_VENV)/.installed-$(shell sha256sum requirements-ml.txt | cut -c1-16)
+
+.PHONY: build test demo install lint allowlist venv
 
 ## build: the preload shim and the core, side by side in target/release
 build:
 	$(CARGO) build --release --workspace
 
-## test: unit tests, then end-to-end tests with real interpreters under the real preload
-test: build
-	$(CARGO) test --release --workspace
+## test: unit tests, then end-to-end tests with real interpreters and ML libraries under the preload
+test: build venv
+	PICKLEGUARD_ML_PYTHON=$(CURDIR)/$(ML_VENV)/bin/python $(CARGO) test --release --workspace
+
+## venv: the ML test venv (several GB; resumable: re-running skips what is installed)
+venv: $(ML_STAMP)
+
+$(ML_STAMP): requirements-ml.txt
+	@echo "== ML test venv: installing requirements-ml.txt into $(ML_VENV) with $(ML_BASE)"
+	@test -x $(ML_VENV)/bin/python || $(ML_BASE) -m venv $(ML_VENV)
+	$(ML_VENV)/bin/python -m pip install --progress-bar off --disable-pip-version-check -r requirements-ml.txt
+	@rm -f $(ML_VENV)/.installed-*
+	@touch $@
+	@echo "== ML test venv ready"
 
 ## demo: an inference server loading a benign model, then its malicious twin, under the preload
 demo: build
@@ -30,10 +47,11 @@ demo: build
 	@if [ -e $(DEMO)/PWNED ]; then echo "FAIL: the payload ran"; exit 1; \
 	 else echo "The payload did not run: $(DEMO)/PWNED does not exist."; fi
 
-## install: both libraries into $(PREFIX)/lib/pickleguard (DESTDIR is honoured)
+## install: both libraries into $(PREFIX)/lib/pickleguard, the command into $(PREFIX)/bin
 install: build
-	install -d $(DESTDIR)$(LIBDIR)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(PREFIX)/bin
 	install -m 0755 $(SHIM) $(CORE) $(DESTDIR)$(LIBDIR)/
+	install -m 0755 target/release/pickleguard $(DESTDIR)$(PREFIX)/bin/
 
 ## lint: formatting and clippy, warnings as errors
 lint:

@@ -2,9 +2,14 @@
 //! decision comes from `pickleguard-policy`, the code the runtime hook uses.
 
 mod check_config;
+mod doctor;
 mod error;
 mod learn;
+mod locate;
+mod run;
 
+use std::error::Error as _;
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -40,6 +45,31 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Run a command with the guard preloaded: validates the configuration (exit 78 on a
+    /// problem), puts libpickleguard.so first in LD_PRELOAD, then execs the command.
+    Run {
+        /// enforce, warn or off (sets PICKLEGUARD_MODE).
+        #[arg(long)]
+        mode: Option<String>,
+        /// Extra global to allow, `module.name` or `module:qualname`; repeatable.
+        #[arg(long = "allow", value_name = "GLOBAL")]
+        allow: Vec<String>,
+        /// Extra policy pack; repeatable.
+        #[arg(long = "pack", value_name = "PACK")]
+        packs: Vec<String>,
+        /// Config file (sets PICKLEGUARD_CONFIG).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<OsString>,
+    },
+    /// Check that an interpreter is protected: its version, libpython, the shim and core, the
+    /// hook really landing, and the policy in effect. Exit 1 if anything is wrong.
+    Doctor {
+        /// The interpreter to check (default: python3).
+        python: Option<OsString>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -53,11 +83,30 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::CheckConfig { config, quiet } => check_config::run(config, quiet),
         Command::Learn { files } => learn::run(&files),
+        Command::Run {
+            mode,
+            allow,
+            packs,
+            config,
+            command,
+        } => run::run(run::RunOptions {
+            mode,
+            allow,
+            packs,
+            config,
+            command,
+        }),
+        Command::Doctor { python } => doctor::run(python),
     };
     match result {
         Ok(code) => code,
         Err(err) => {
             eprintln!("pickleguard: {err}");
+            let mut cause = err.source();
+            while let Some(inner) = cause {
+                eprintln!("  caused by: {inner}");
+                cause = inner.source();
+            }
             ExitCode::from(err.exit_code())
         }
     }

@@ -50,7 +50,10 @@ pub(crate) fn decompress(codec: Codec, data: &[u8], cap: u64, limit: u64) -> Out
                 Ok(()) => Ok(()),
                 Err(_) if over => Err(Stop::Cap),
                 Err(lzma_rs::error::Error::IoError(err)) => Err(Stop::Decode(err)),
-                Err(err) => Err(Stop::Decode(io::Error::new(io::ErrorKind::InvalidData, err.to_string()))),
+                Err(err) => Err(Stop::Decode(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    err.to_string(),
+                ))),
             }
         }
     };
@@ -135,7 +138,6 @@ impl Write for CappedWriter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write as _;
 
     fn zlib(data: &[u8]) -> Vec<u8> {
         let mut enc = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());

@@ -74,7 +74,11 @@ mod tests {
         assert_eq!(sniff(b"\x1f\x8b\x08"), Kind::Compressed(Codec::Gzip));
         assert_eq!(sniff(b"BZh91AY&SYxx"), Kind::Compressed(Codec::Bzip2));
         assert_eq!(sniff(b"BZh9\x17rE8P\x90"), Kind::Compressed(Codec::Bzip2));
-        assert_eq!(sniff(b"BZ\x00\x00"), Kind::MaybePickle, "BINBYTES, not bzip2");
+        assert_eq!(
+            sniff(b"BZ\x00\x00"),
+            Kind::MaybePickle,
+            "BINBYTES, not bzip2"
+        );
         assert_eq!(sniff(b"]\x00\x00\x80\x00"), Kind::Compressed(Codec::Lzma));
         assert_eq!(sniff(b"]q\x00"), Kind::MaybePickle);
         assert_eq!(sniff(b"x\x9c"), Kind::Compressed(Codec::Zlib));
@@ -91,12 +95,18 @@ mod tests {
 
     #[test]
     fn recognises_torch_legacy_magic_at_every_protocol() {
-        assert_eq!(sniff(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03."), Kind::TorchLegacy);
+        assert_eq!(
+            sniff(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19.\x80\x02M\xe9\x03."),
+            Kind::TorchLegacy
+        );
         assert_eq!(
             sniff(b"\x80\x04\x95\r\x00\x00\x00\x00\x00\x00\x00\x8a\nl\xfc\x9cF\xf9 j\xa8P\x19."),
             Kind::TorchLegacy
         );
         assert_eq!(sniff(b"L119547037146038801333356L\n."), Kind::TorchLegacy);
-        assert_eq!(sniff(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x18."), Kind::Pickle);
+        assert_eq!(
+            sniff(b"\x80\x02\x8a\nl\xfc\x9cF\xf9 j\xa8P\x18."),
+            Kind::Pickle
+        );
     }
 }

@@ -105,7 +105,11 @@ fn malformed(opcode: &'static str, at: usize, why: impl Into<String>) -> ScanErr
 }
 
 fn underflow(opcode: &'static str, at: usize) -> ScanError {
-    malformed(opcode, at, "needs more values than the stack holds above its last mark")
+    malformed(
+        opcode,
+        at,
+        "needs more values than the stack holds above its last mark",
+    )
 }
 
 impl<'a> Machine<'a, '_, '_> {
@@ -389,9 +393,16 @@ impl<'a> Machine<'a, '_, '_> {
             GLOBAL => {
                 let module = self.r.line().map_err(trunc)?;
                 let attr = self.r.line().map_err(trunc)?;
-                let (module, attr) = match (std::str::from_utf8(module), std::str::from_utf8(attr)) {
+                let (module, attr) = match (std::str::from_utf8(module), std::str::from_utf8(attr))
+                {
                     (Ok(module), Ok(attr)) => (module, attr),
-                    _ => return Err(malformed(name, at, "names a global that is not valid utf-8")),
+                    _ => {
+                        return Err(malformed(
+                            name,
+                            at,
+                            "names a global that is not valid utf-8",
+                        ))
+                    }
                 };
                 let known = self.global(module, attr, name, at)?;
                 self.push(known.map_or(Value::Built(name), Value::Class), at)?;
@@ -402,7 +413,8 @@ impl<'a> Machine<'a, '_, '_> {
                 if !module.is_ascii() || !attr.is_ascii() {
                     return Err(malformed(name, at, "names a global that is not ascii"));
                 }
-                let (module, attr) = match (std::str::from_utf8(module), std::str::from_utf8(attr)) {
+                let (module, attr) = match (std::str::from_utf8(module), std::str::from_utf8(attr))
+                {
                     (Ok(module), Ok(attr)) => (module, attr),
                     _ => return Err(malformed(name, at, "names a global that is not ascii")),
                 };
@@ -420,7 +432,11 @@ impl<'a> Machine<'a, '_, '_> {
                 let module = self.pop(name, at)?;
                 let known = match (module.operand(), attr.operand()) {
                     (Operand::NotStr(what), _) => {
-                        return Err(malformed(name, at, format!("needs a str module, not {what}")))
+                        return Err(malformed(
+                            name,
+                            at,
+                            format!("needs a str module, not {what}"),
+                        ))
                     }
                     (_, Operand::NotStr(what)) => {
                         return Err(malformed(name, at, format!("needs a str name, not {what}")))
@@ -456,7 +472,8 @@ impl<'a> Machine<'a, '_, '_> {
                     "extension code `{code}` names a global through copyreg's extension registry, \
                      which is empty unless the loading program fills it"
                 );
-                self.sink.record(Finding::unresolved(name, at as u64, why))?;
+                self.sink
+                    .record(Finding::unresolved(name, at as u64, why))?;
                 self.push(Value::Built(name), at)?;
             }
 
@@ -514,7 +531,11 @@ impl<'a> Machine<'a, '_, '_> {
             PROTO => {
                 let protocol = self.r.u8().map_err(trunc)?;
                 if protocol > HIGHEST_PROTOCOL {
-                    return Err(malformed(name, at, format!("names protocol `{protocol}`, above 5")));
+                    return Err(malformed(
+                        name,
+                        at,
+                        format!("names protocol `{protocol}`, above 5"),
+                    ));
                 }
             }
             FRAME => {
@@ -559,10 +580,13 @@ impl<'a> Machine<'a, '_, '_> {
             needed: short.needed,
             left: short.left,
         };
-        let layout = self.objects.array_data(state).map_err(|why| ScanError::Joblib {
-            offset: data_at as u64,
-            why,
-        })?;
+        let layout = self
+            .objects
+            .array_data(state)
+            .map_err(|why| ScanError::Joblib {
+                offset: data_at as u64,
+                why,
+            })?;
         match layout {
             ArrayData::Raw { len, padded } => {
                 if padded {
@@ -619,7 +643,10 @@ impl<'a> Machine<'a, '_, '_> {
         if self.stack.len() <= self.fence() {
             return Err(underflow(opcode, at));
         }
-        self.stack.last().copied().ok_or_else(|| underflow(opcode, at))
+        self.stack
+            .last()
+            .copied()
+            .ok_or_else(|| underflow(opcode, at))
     }
 
     fn pop_mark(&mut self, opcode: &'static str, at: usize) -> Result<usize, ScanError> {
@@ -630,7 +657,12 @@ impl<'a> Machine<'a, '_, '_> {
 
     /// The values above a mark. A mark can sit above the stack top after APPEND or SETITEM
     /// reached below it; `_pickle` then fails to build the container.
-    fn slice_from(&self, mark: usize, opcode: &'static str, at: usize) -> Result<&[Value<'a>], ScanError> {
+    fn slice_from(
+        &self,
+        mark: usize,
+        opcode: &'static str,
+        at: usize,
+    ) -> Result<&[Value<'a>], ScanError> {
         self.stack.get(mark..).ok_or_else(|| underflow(opcode, at))
     }
 
@@ -648,7 +680,11 @@ impl<'a> Machine<'a, '_, '_> {
             .ok()
             .and_then(|index| self.memo.get(&index).copied())
             .ok_or_else(|| {
-                malformed(opcode, at, format!("reads memo key `{index}`, which was never stored"))
+                malformed(
+                    opcode,
+                    at,
+                    format!("reads memo key `{index}`, which was never stored"),
+                )
             })?;
         self.push(value, at)
     }
@@ -667,3 +703,6 @@ impl<'a> Machine<'a, '_, '_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

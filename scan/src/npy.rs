@@ -83,7 +83,8 @@ mod tests {
         );
         let floats = npy("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }\n");
         assert!(!parse(&floats).unwrap().pickled);
-        let fields = npy("{'descr': [('a', '<i8'), ('b', '|O')], 'fortran_order': False, 'shape': (), }\n");
+        let fields =
+            npy("{'descr': [('a', '<i8'), ('b', '|O')], 'fortran_order': False, 'shape': (), }\n");
         assert!(parse(&fields).unwrap().pickled);
     }
 

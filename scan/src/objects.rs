@@ -207,7 +207,11 @@ mod tests {
     use super::*;
     use crate::value::DtypeState;
 
-    fn wrapper_state(objects: &mut Objects, dtype: Value<'static>, aligned: Value<'static>) -> Value<'static> {
+    fn wrapper_state(
+        objects: &mut Objects,
+        dtype: Value<'static>,
+        aligned: Value<'static>,
+    ) -> Value<'static> {
         let dict = objects.new_dict();
         objects.set_item(dict, Value::Str("shape"), Value::Shape(6));
         objects.set_item(dict, Value::Str("dtype"), dtype);
@@ -223,18 +227,27 @@ mod tests {
         let state = wrapper_state(&mut objects, f8, Value::Int(16));
         assert_eq!(
             objects.array_data(state),
-            Ok(ArrayData::Raw { len: 48, padded: true })
+            Ok(ArrayData::Raw {
+                len: 48,
+                padded: true
+            })
         );
 
         let unicode = objects.reduce(Value::Class(Known::Dtype), Value::Args("U3"));
         objects.build(
             unicode,
-            Value::DtypeState(DtypeState { elsize: 12, object: Some(false) }),
+            Value::DtypeState(DtypeState {
+                elsize: 12,
+                object: Some(false),
+            }),
         );
         let state = wrapper_state(&mut objects, unicode, Value::None);
         assert_eq!(
             objects.array_data(state),
-            Ok(ArrayData::Raw { len: 72, padded: false })
+            Ok(ArrayData::Raw {
+                len: 72,
+                padded: false
+            })
         );
 
         let object = objects.reduce(Value::Class(Known::Dtype), Value::Args("O8"));
@@ -244,7 +257,10 @@ mod tests {
         let structured = objects.reduce(Value::Class(Known::Dtype), Value::Args("V16"));
         objects.build(
             structured,
-            Value::DtypeState(DtypeState { elsize: 16, object: None }),
+            Value::DtypeState(DtypeState {
+                elsize: 16,
+                object: None,
+            }),
         );
         let state = wrapper_state(&mut objects, structured, Value::Int(16));
         assert!(objects.array_data(state).is_err());

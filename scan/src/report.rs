@@ -38,7 +38,10 @@ impl FileReport {
     pub fn to_json(&self) -> String {
         // Serializing plain data to a String cannot fail: no map has non-string keys.
         serde_json::to_string(self).unwrap_or_else(|err| {
-            format!("{{\"path\":{:?},\"error\":\"cannot serialize: {err}\"}}", self.path)
+            format!(
+                "{{\"path\":{:?},\"error\":\"cannot serialize: {err}\"}}",
+                self.path
+            )
         })
     }
 }
@@ -296,7 +299,10 @@ mod tests {
         };
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["format"]["compressed"]["codec"], "gzip");
-        assert_eq!(json["streams"][0]["globals"][0]["decision"]["verdict"], "unresolved");
+        assert_eq!(
+            json["streams"][0]["globals"][0]["decision"]["verdict"],
+            "unresolved"
+        );
         assert_eq!(json["streams"][0]["error"]["kind"], "trailing_data");
         assert!(report.has_findings());
         assert!(report.is_error());

@@ -74,7 +74,14 @@ mod tests {
     #[test]
     fn concatenated_pickles_are_all_scanned() {
         let data = b"cos\nsystem\n.\x80\x02cposix\nsystem\n.\n";
-        let walk = walk(data, 0, Count::All, false, &Policy::new(), Limits::default());
+        let walk = walk(
+            data,
+            0,
+            Count::All,
+            false,
+            &Policy::new(),
+            Limits::default(),
+        );
         assert!(walk.error.is_none());
         assert_eq!(walk.globals.len(), 2);
         assert_eq!(walk.globals[1].offset, 14);
@@ -83,18 +90,49 @@ mod tests {
     #[test]
     fn trailing_garbage_is_an_error_but_one_pickle_ignores_it() {
         let data = b"N.\xff\xff";
-        let all = walk(data, 0, Count::All, false, &Policy::new(), Limits::default());
-        assert!(matches!(all.error, Some(ScanError::TrailingData { offset: 2 })));
-        let one = walk(data, 0, Count::One, false, &Policy::new(), Limits::default());
+        let all = walk(
+            data,
+            0,
+            Count::All,
+            false,
+            &Policy::new(),
+            Limits::default(),
+        );
+        assert!(matches!(
+            all.error,
+            Some(ScanError::TrailingData { offset: 2 })
+        ));
+        let one = walk(
+            data,
+            0,
+            Count::One,
+            false,
+            &Policy::new(),
+            Limits::default(),
+        );
         assert!(one.error.is_none());
     }
 
     #[test]
     fn exactly_stops_before_the_data() {
         let data = b"N.N.\xff\xff\xff";
-        let two = walk(data, 0, Count::Exactly(2), false, &Policy::new(), Limits::default());
+        let two = walk(
+            data,
+            0,
+            Count::Exactly(2),
+            false,
+            &Policy::new(),
+            Limits::default(),
+        );
         assert!(two.error.is_none());
-        let three = walk(data, 0, Count::Exactly(3), false, &Policy::new(), Limits::default());
+        let three = walk(
+            data,
+            0,
+            Count::Exactly(3),
+            false,
+            &Policy::new(),
+            Limits::default(),
+        );
         assert!(three.error.is_some());
     }
 }

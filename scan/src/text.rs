@@ -80,9 +80,7 @@ pub(crate) fn memo_index(line: &[u8]) -> Option<i64> {
         if !byte.is_ascii_digit() {
             return None;
         }
-        value = value
-            .checked_mul(10)?
-            .checked_add(i64::from(byte - b'0'))?;
+        value = value.checked_mul(10)?.checked_add(i64::from(byte - b'0'))?;
     }
     Some(if negative { -value } else { value })
 }
@@ -114,9 +112,7 @@ pub(crate) fn is_dotted_identifier(text: &str) -> bool {
     !text.is_empty()
         && text.split('.').all(|part| {
             let mut chars = part.chars();
-            chars
-                .next()
-                .is_some_and(|c| c == '_' || c.is_alphabetic())
+            chars.next().is_some_and(|c| c == '_' || c.is_alphabetic())
                 && chars.all(|c| c == '_' || c.is_alphanumeric())
         })
 }
@@ -150,7 +146,15 @@ mod tests {
         assert_eq!(memo_index(b"007"), Some(7));
         assert_eq!(memo_index(b"-3"), Some(-3));
         assert_eq!(memo_index(b"12\x00junk"), Some(12), "_pickle stops at NUL");
-        for bad in [&b""[..], b"_1", b"1_", b"1__2", b"0x10", b"1 2", b"99999999999999999999"] {
+        for bad in [
+            &b""[..],
+            b"_1",
+            b"1_",
+            b"1__2",
+            b"0x10",
+            b"1 2",
+            b"99999999999999999999",
+        ] {
             assert_eq!(memo_index(bad), None, "{bad:?}");
         }
     }

@@ -130,8 +130,14 @@ pub(crate) fn any_object(a: Option<bool>, b: Option<bool>) -> Option<bool> {
 }
 
 /// Summarises a tuple from its items.
-pub(crate) fn tuple<'a>(items: &[Value<'a>], dtype_object: impl Fn(u32) -> Option<bool>) -> Value<'a> {
-    if items.iter().all(|item| matches!(item, Value::Int(n) if *n >= 0)) {
+pub(crate) fn tuple<'a>(
+    items: &[Value<'a>],
+    dtype_object: impl Fn(u32) -> Option<bool>,
+) -> Value<'a> {
+    if items
+        .iter()
+        .all(|item| matches!(item, Value::Int(n) if *n >= 0))
+    {
         let product = items.iter().fold(1u64, |acc, item| match item {
             Value::Int(n) => acc.saturating_mul(*n as u64),
             _ => acc,
@@ -156,9 +162,10 @@ pub(crate) fn tuple<'a>(items: &[Value<'a>], dtype_object: impl Fn(u32) -> Optio
             object: any_object(part(2), part(4)),
         });
     }
-    let object = items
-        .iter()
-        .fold(Some(false), |acc, item| any_object(acc, item.object(&dtype_object)));
+    let mut object = Some(false);
+    for item in items {
+        object = any_object(object, item.object(&dtype_object));
+    }
     Value::Tuple { object }
 }
 
@@ -179,7 +186,9 @@ mod tests {
         ));
         assert!(matches!(
             tuple(&[Value::Int(-1)], no_dtypes),
-            Value::Tuple { object: Some(false) }
+            Value::Tuple {
+                object: Some(false)
+            }
         ));
         assert!(matches!(
             tuple(&[Value::Str("f8"), Value::Data, Value::Data], no_dtypes),

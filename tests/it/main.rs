@@ -11,6 +11,7 @@
 mod api;
 mod attacks;
 mod benign;
+mod cli;
 mod config;
 mod examples;
 mod host_processes;

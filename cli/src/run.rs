@@ -1,0 +1,121 @@
+//! `pickleguard run -- CMD...`: validate the configuration, put the shim first in
+//! `LD_PRELOAD`, and exec the command, like `ddtrace-run`.
+
+use std::ffi::{OsStr, OsString};
+use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use pickleguard_policy::settings::vars;
+use pickleguard_policy::Settings;
+
+use crate::{locate, Error};
+
+/// `EX_CONFIG` from sysexits.h.
+const EX_CONFIG: u8 = 78;
+
+/// What `run` sets for the command.
+pub struct RunOptions {
+    pub mode: Option<String>,
+    pub allow: Vec<String>,
+    pub packs: Vec<String>,
+    pub config: Option<PathBuf>,
+    pub command: Vec<OsString>,
+}
+
+pub fn run(options: RunOptions) -> Result<ExitCode, Error> {
+    let mut env: Vec<(&str, OsString)> = Vec::new();
+    if let Some(mode) = &options.mode {
+        env.push((vars::MODE, mode.into()));
+    }
+    if let Some(config) = &options.config {
+        env.push((vars::CONFIG, config.into()));
+    }
+    if !options.allow.is_empty() {
+        env.push((vars::ALLOW, joined(vars::ALLOW, &options.allow)));
+    }
+    if !options.packs.is_empty() {
+        env.push((vars::PACKS, joined(vars::PACKS, &options.packs)));
+    }
+    let settings = Settings::load(
+        |name| {
+            env.iter()
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value.clone())
+                .or_else(|| std::env::var_os(name))
+        },
+        |path| std::fs::read_to_string(path),
+    );
+    if !settings.problems.is_empty() {
+        for problem in &settings.problems {
+            eprintln!("error: {problem}");
+        }
+        eprintln!("pickleguard: not starting the command: fix the configuration first");
+        return Ok(ExitCode::from(EX_CONFIG));
+    }
+    let shim = locate::shim()?;
+    let shim_text = shim
+        .to_str()
+        .ok_or_else(|| Error::UnusableShimPath(shim.clone()))?;
+    if shim_text.chars().any(char::is_whitespace) {
+        return Err(Error::UnusableShimPath(shim.clone()));
+    }
+    let preload = prepend_preload(shim_text, std::env::var_os("LD_PRELOAD").as_deref());
+    let (program, args) = options.command.split_first().ok_or(Error::NoCommand)?;
+    let err = Command::new(program)
+        .args(args)
+        .envs(env)
+        .env("LD_PRELOAD", preload)
+        .exec();
+    Err(Error::Exec {
+        command: program.to_string_lossy().into_owned(),
+        source: err,
+    })
+}
+
+/// `values` joined with commas, after the variable's current value.
+fn joined(var: &str, values: &[String]) -> OsString {
+    let mut all: Vec<String> = std::env::var(var)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .into_iter()
+        .collect();
+    all.extend(values.iter().cloned());
+    all.join(",").into()
+}
+
+/// `shim` first, then the other entries of `current` (split on spaces and colons, as ld.so
+/// does), without duplicating the shim.
+pub fn prepend_preload(shim: &str, current: Option<&OsStr>) -> OsString {
+    let current = current
+        .map(|c| c.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut entries = vec![shim.to_string()];
+    entries.extend(
+        current
+            .split([' ', ':'])
+            .filter(|entry| !entry.is_empty() && *entry != shim)
+            .map(str::to_string),
+    );
+    entries.join(":").into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shim_goes_first_once() {
+        let shim = "/usr/lib/pickleguard/libpickleguard.so";
+        assert_eq!(prepend_preload(shim, None), OsString::from(shim));
+        assert_eq!(
+            prepend_preload(
+                shim,
+                Some(OsStr::new(
+                    "/a.so /usr/lib/pickleguard/libpickleguard.so:/b.so"
+                ))
+            ),
+            OsString::from(format!("{shim}:/a.so:/b.so"))
+        );
+    }
+}

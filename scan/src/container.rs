@@ -1,0 +1,265 @@
+//! Scans any bytes: sniffs the format and either walks the pickles or descends into the archive
+//! or compressed data, with a depth limit and one byte budget for everything taken out.
+
+use pickleguard_policy::Policy;
+
+use crate::detect::{sniff, Kind};
+use crate::report::{Format, StreamReport};
+use crate::stream::{walk, Count, Walk};
+use crate::text::is_dotted_identifier;
+use crate::{decompress, npy, zip, Limits, ScanError, Verdict};
+
+pub(crate) struct Ctx<'p> {
+    pub policy: &'p Policy,
+    pub limits: Limits,
+    /// Bytes that may still be taken out of containers.
+    pub budget: u64,
+    pub streams: Vec<StreamReport>,
+}
+
+/// How the bytes were reached.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Place<'m> {
+    /// The member path, `None` for the file itself.
+    pub member: Option<&'m str>,
+    /// Containers entered to get here.
+    pub depth: usize,
+    /// The member's name says pickle (`*.pkl`): scan it as one even if it does not look it.
+    pub named_pickle: bool,
+    /// joblib may have written it: step over joblib's inline array data.
+    pub joblib: bool,
+}
+
+impl<'p> Ctx<'p> {
+    pub fn new(policy: &'p Policy, limits: Limits) -> Self {
+        Ctx {
+            policy,
+            limits,
+            budget: limits.max_decompressed,
+            streams: Vec::new(),
+        }
+    }
+
+    /// Scans `data`; returns its format and why part of it could not be read, if so.
+    pub fn scan(&mut self, data: &[u8], place: Place<'_>) -> (Format, Option<ScanError>) {
+        match sniff(data) {
+            Kind::Zip => self.zip(data, place),
+            Kind::Npy => self.npy(data, place),
+            Kind::Compressed(codec) => {
+                if let Err(error) = self.enter(place) {
+                    return (Format::Unknown, Some(error));
+                }
+                let output =
+                    decompress::decompress(codec, data, self.budget, self.limits.max_decompressed);
+                self.budget -= output.data.len() as u64;
+                let inner = Place {
+                    depth: place.depth + 1,
+                    ..place
+                };
+                let (format, inner_error) = self.scan(&output.data, inner);
+                let format = Format::Compressed {
+                    codec,
+                    inner: Box::new(format),
+                };
+                (format, output.error.or(inner_error))
+            }
+            Kind::TorchLegacy => {
+                let walk = walk(data, 0, Count::Exactly(5), false, self.policy, self.limits);
+                self.push(place.member, walk);
+                (Format::TorchLegacy, None)
+            }
+            Kind::Pickle => {
+                let walk = self.walk_all(data, place);
+                self.push(place.member, walk);
+                (Format::Pickle, None)
+            }
+            Kind::MaybePickle => {
+                let walk = self.walk_all(data, place);
+                if place.named_pickle || looks_like_a_pickle(&walk) {
+                    self.push(place.member, walk);
+                    (Format::Pickle, None)
+                } else {
+                    (Format::Unknown, None)
+                }
+            }
+            Kind::Unknown if place.named_pickle => {
+                let walk = self.walk_all(data, place);
+                self.push(place.member, walk);
+                (Format::Pickle, None)
+            }
+            Kind::Unknown => (Format::Unknown, None),
+        }
+    }
+
+    fn walk_all(&self, data: &[u8], place: Place<'_>) -> Walk {
+        walk(data, 0, Count::All, place.joblib, self.policy, self.limits)
+    }
+
+    fn push(&mut self, member: Option<&str>, walk: Walk) {
+        self.streams.push(StreamReport {
+            member: member.map(str::to_string),
+            globals: walk.globals,
+            error: walk.error,
+        });
+    }
+
+    fn push_error(&mut self, member: &str, error: ScanError) {
+        self.streams.push(StreamReport {
+            member: Some(member.to_string()),
+            globals: Vec::new(),
+            error: Some(error),
+        });
+    }
+
+    fn enter(&self, place: Place<'_>) -> Result<(), ScanError> {
+        if place.depth >= self.limits.max_depth {
+            return Err(ScanError::TooDeep {
+                limit: self.limits.max_depth,
+            });
+        }
+        Ok(())
+    }
+
+    fn take_budget(&mut self, len: u64) -> Result<(), ScanError> {
+        if len > self.budget {
+            return Err(ScanError::Limit {
+                what: "the bytes taken out of containers",
+                limit: self.limits.max_decompressed,
+                offset: 0,
+            });
+        }
+        self.budget -= len;
+        Ok(())
+    }
+
+    fn npy(&mut self, data: &[u8], place: Place<'_>) -> (Format, Option<ScanError>) {
+        match npy::parse(data) {
+            Ok(header) if header.pickled => {
+                // np.load unpickles one object, with a plain unpickler.
+                let walk = walk(
+                    data,
+                    header.data_start,
+                    Count::One,
+                    false,
+                    self.policy,
+                    self.limits,
+                );
+                self.push(place.member, walk);
+                (Format::Npy, None)
+            }
+            Ok(_) => (Format::Npy, None),
+            Err(error) => (Format::Npy, Some(error)),
+        }
+    }
+
+    fn zip(&mut self, data: &[u8], place: Place<'_>) -> (Format, Option<ScanError>) {
+        if let Err(error) = self.enter(place) {
+            return (Format::Zip, Some(error));
+        }
+        let archive = match zip::read(data, self.limits.max_members) {
+            Ok(archive) => archive,
+            Err(error) => return (Format::Zip, Some(error)),
+        };
+        let files: Vec<&zip::Entry> = archive.entries.iter().filter(|e| !e.is_dir()).collect();
+        // torch.save's archives: `<root>/data.pkl`, with raw tensor bytes under `<root>/data/`.
+        let torch_roots: Vec<&str> = files
+            .iter()
+            .filter_map(|e| e.name.strip_suffix("data.pkl"))
+            .filter(|root| root.is_empty() || root.ends_with('/'))
+            .collect();
+        let format = if !torch_roots.is_empty() {
+            Format::TorchZip
+        } else if !files.is_empty() && files.iter().all(|e| e.name.ends_with(".npy")) {
+            Format::Npz
+        } else {
+            Format::Zip
+        };
+        let torch = format == Format::TorchZip;
+        for entry in files {
+            let is_tensor_data = torch_roots.iter().any(|root| {
+                entry
+                    .name
+                    .strip_prefix(root)
+                    .is_some_and(|rest| rest.starts_with("data/"))
+            });
+            if is_tensor_data {
+                continue;
+            }
+            let path = match place.member {
+                Some(outer) => format!("{outer}!/{}", entry.name),
+                None => entry.name.clone(),
+            };
+            let inner = Place {
+                member: Some(&path),
+                depth: place.depth + 1,
+                named_pickle: entry.name.ends_with(".pkl") || entry.name.ends_with(".pickle"),
+                joblib: !torch,
+            };
+            self.member(data, entry, inner);
+        }
+        (format, archive.error)
+    }
+
+    fn member(&mut self, archive: &[u8], entry: &zip::Entry, place: Place<'_>) {
+        let path = place.member.unwrap_or_default();
+        let raw = match zip::raw_member(archive, entry) {
+            Ok(raw) => raw,
+            Err(error) => return self.push_error(path, error),
+        };
+        let streams_before = self.streams.len();
+        let (format, error) = match entry.method {
+            0 => {
+                // Only the members worth reading are charged: a sniff costs a few bytes.
+                if sniff(raw) == Kind::Unknown && !place.named_pickle {
+                    return;
+                }
+                if let Err(error) = self.take_budget(raw.len() as u64) {
+                    return self.push_error(path, error);
+                }
+                self.scan(raw, place)
+            }
+            8 | 12 => {
+                let output = decompress::zip_member(
+                    entry.method,
+                    raw,
+                    self.budget,
+                    self.limits.max_decompressed,
+                );
+                self.budget -= output.data.len() as u64;
+                let (format, error) = self.scan(&output.data, place);
+                (format, output.error.or(error))
+            }
+            method => {
+                let error = ScanError::Unsupported {
+                    what: format!(
+                        "compression method `{method}` of zip member `{}`",
+                        entry.name
+                    ),
+                };
+                return self.push_error(path, error);
+            }
+        };
+        if let Some(error) = error {
+            // Attach the error to the member's own stream when it produced one.
+            match self.streams[streams_before..]
+                .iter_mut()
+                .find(|s| s.member.as_deref() == Some(path) && s.error.is_none())
+            {
+                Some(stream) => stream.error = Some(error),
+                None => self.push_error(path, error),
+            }
+        }
+        let _ = format;
+    }
+}
+
+/// Text that starts with a protocol-0 opcode parses as a pickle for a few bytes at most. It is
+/// taken for one if its first pickle ends properly, or if it names a global that could import.
+fn looks_like_a_pickle(walk: &Walk) -> bool {
+    walk.first_complete
+        || walk.globals.iter().any(|finding| {
+            matches!(finding.decision, Verdict::Unresolved { .. })
+                || (finding.module.as_deref().is_some_and(is_dotted_identifier)
+                    && finding.name.as_deref().is_some_and(is_dotted_identifier))
+        })
+}
