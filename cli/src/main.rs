@@ -7,6 +7,7 @@ mod error;
 mod learn;
 mod locate;
 mod run;
+mod sys;
 
 use std::error::Error as _;
 use std::ffi::OsString;
@@ -73,6 +74,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    sys::default_sigpipe();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
