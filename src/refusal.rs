@@ -15,13 +15,20 @@ pub fn unsafe_file_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
         .get_or_try_init(py, || {
             let base = py.import("_pickle")?.getattr("UnpicklingError")?;
             let base = base.cast_into::<PyType>()?;
-            PyErr::new_type(
+            let class = PyErr::new_type(
                 py,
                 c"pickleguard.UnsafeFileError",
                 Some(c"A pickle asked for a global that pickleguard's policy does not allow.\n\nAttributes: module, name, reason."),
                 Some(&base),
                 None,
-            )
+            )?;
+            // Class-level defaults keep `err.module` readable when a framework re-raises the
+            // error from its message alone (torch's DataLoader does). Set after creation: a
+            // dict passed to pyo3 0.29's `new_type` is released before CPython reads it.
+            for attribute in ["module", "name", "reason"] {
+                class.bind(py).setattr(attribute, py.None())?;
+            }
+            Ok::<_, PyErr>(class)
         })
         .map(|class| class.bind(py))
 }

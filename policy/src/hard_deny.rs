@@ -169,7 +169,10 @@ pub const NAMES: &[(&str, &str, &str)] = &[
 ];
 
 /// Exact pairs in a denied module that are plain data and may be allowed.
-pub const EXEMPT: &[(&str, &str)] = &[("types", "SimpleNamespace")];
+pub const EXEMPT: &[(&str, &str)] = &[
+    ("types", "SimpleNamespace"),
+    ("dill._dill", "_create_array"),
+];
 
 /// Why `(module, name)` can never be allowed, or `None` if it can.
 ///

@@ -71,6 +71,7 @@ pub static PACKS: &[&Pack] = &[
     &SKLEARN_PACK,
     &PANDAS_PACK,
     &TRANSFORMERS_ARGS_PACK,
+    &DILL_PACK,
 ];
 
 /// The pack called `name`.
@@ -102,6 +103,20 @@ pub static PANDAS_PACK: Pack = Pack {
     entries: PANDAS,
     requires: &["stdlib-data"],
 };
+
+/// Plain data that dill wraps differently from pickle.
+pub static DILL_PACK: Pack = Pack {
+    name: "dill",
+    summary: "numpy arrays inside dill pickles (dill's functions and code stay hard-denied)",
+    entries: DILL,
+    requires: &[],
+};
+
+const DILL: &[Entry] = &[e(
+    "dill._dill",
+    "_create_array",
+    "dill's ndarray wrapper: calls an allowlisted reconstructor, then __setstate__ and __dict__.update, as REDUCE + BUILD do",
+)];
 
 /// Hugging Face TrainingArguments in checkpoints.
 pub static TRANSFORMERS_ARGS_PACK: Pack = Pack {
@@ -402,6 +417,7 @@ const STDLIB_DATA: &[Entry] = &[
 ];
 
 const TORCH_DTYPE: &str = "torch.dtype constant, pickled by name; inert, not callable";
+const TORCH_STORAGE: &str = "typed storage class named in checkpoint storage records; built only from a size or a sequence, never from a pointer or file";
 const TORCH_QSCHEME: &str = "torch.qscheme constant of quantized tensors; inert, not callable";
 
 /// The default pack: numpy arrays, torch tensors and the containers around them, drawn from
@@ -428,6 +444,23 @@ pub const ML: &[Entry] = &[
     e("numpy.core.multiarray", "scalar", "numpy 1 scalar from a dtype and size-checked raw bytes"),
     e("numpy.core.numeric", "_frombuffer", "numpy 1 array over a protocol-5 buffer (frombuffer + reshape)"),
     e("numpy.rec", "recarray", "numpy 2 name of the record-array ndarray subclass"),
+    e("torch", "BFloat16Storage", TORCH_STORAGE),
+    e("torch", "BoolStorage", TORCH_STORAGE),
+    e("torch", "ByteStorage", TORCH_STORAGE),
+    e("torch", "CharStorage", TORCH_STORAGE),
+    e("torch", "ComplexDoubleStorage", TORCH_STORAGE),
+    e("torch", "ComplexFloatStorage", TORCH_STORAGE),
+    e("torch", "DoubleStorage", TORCH_STORAGE),
+    e("torch", "FloatStorage", TORCH_STORAGE),
+    e("torch", "HalfStorage", TORCH_STORAGE),
+    e("torch", "IntStorage", TORCH_STORAGE),
+    e("torch", "LongStorage", TORCH_STORAGE),
+    e("torch", "QInt32Storage", TORCH_STORAGE),
+    e("torch", "QInt8Storage", TORCH_STORAGE),
+    e("torch", "QUInt2x4Storage", TORCH_STORAGE),
+    e("torch", "QUInt4x2Storage", TORCH_STORAGE),
+    e("torch", "QUInt8Storage", TORCH_STORAGE),
+    e("torch", "ShortStorage", TORCH_STORAGE),
     e("torch", "Size", "tensor shape, a tuple of ints"),
     e("torch", "Tensor", "tensor type that _rebuild_from_type_v2 casts to"),
     e("torch", "bcomplex32", TORCH_DTYPE),

@@ -18,5 +18,7 @@ mod host_processes;
 mod ipc;
 mod learning;
 mod logging;
+mod ml_examples;
+mod ml_stack;
 mod robustness;
 mod support;

@@ -15,6 +15,7 @@ import pickleguard  # noqa: E402
 assert sys.path == path_before, "import pickleguard must not touch sys.path"
 assert pickleguard.__spec__.origin == "built-in", pickleguard.__spec__
 assert issubclass(pickleguard.UnsafeFileError, pickle.UnpicklingError)
+assert pickleguard.UnsafeFileError("re-raised from text").module is None
 assert pickleguard.is_active() and pickleguard.mode() == "enforce"
 assert "collections.OrderedDict" in pickleguard.allowed()
 assert "numpy._core.multiarray._reconstruct" in pickleguard.allowed()
