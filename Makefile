@@ -13,7 +13,7 @@ ML_VENV   ?= .venv-ml
 ML_BASE   ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python)),python3)
 ML_STAMP  := $(ML_VENV)/.installed-$(shell sha256sum requirements-ml.txt | cut -c1-16)
 
-.PHONY: build test demo install lint allowlist venv
+.PHONY: build test demo install lint allowlist venv fuzz
 
 ## build: the preload shim and the core, side by side in target/release
 build:
@@ -57,6 +57,13 @@ install: build
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --release -- -D warnings
+
+## fuzz: fuzz the static scanner for FUZZ_SECONDS (needs a nightly toolchain and cargo-fuzz)
+FUZZ_SECONDS ?= 600
+fuzz:
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	cd fuzz && $(CARGO) +nightly fuzz run scan_bytes corpus/scan_bytes seeds -- \
+		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=20 -max_len=65536
 
 ## allowlist: regenerate the tables in ALLOWLIST.md from the policy code
 allowlist:

@@ -10,12 +10,15 @@ use pickleguard_policy::{Decision, Global, Policy};
 
 use crate::Error;
 
-/// What the records say about one global.
+/// What the records (or a scan) say about one global.
 #[derive(Debug, Default)]
-struct Seen {
-    count: usize,
-    decisions: BTreeSet<String>,
-    callers: BTreeSet<String>,
+pub struct Seen {
+    /// How many times it was seen.
+    pub count: usize,
+    /// The decisions recorded for it (`not-allowlisted`, `trusted-ipc`, ...).
+    pub decisions: BTreeSet<String>,
+    /// Where it was seen: `file:line`, or `file!member@offset` for a scan.
+    pub callers: BTreeSet<String>,
 }
 
 /// One global as a record line or a JSON log line reports it.
@@ -45,7 +48,10 @@ pub fn run(files: &[PathBuf]) -> Result<ExitCode, Error> {
     if seen.is_empty() {
         return Err(Error::NothingLearned(files.len()));
     }
-    print!("{}", render(&seen, files.len(), &Policy::new()));
+    print!(
+        "{}",
+        render(&seen, files.len(), &Policy::new(), "pickleguard learn")
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -105,7 +111,9 @@ fn quoted_after(text: &str, key: &str) -> Option<String> {
     None
 }
 
-fn render(seen: &BTreeMap<Global, Seen>, files: usize, policy: &Policy) -> String {
+/// A config snippet: an `allow` entry for each global the policy does not allow yet, and
+/// comments for hard-denied globals and for those that need no entry.
+pub fn render(seen: &BTreeMap<Global, Seen>, files: usize, policy: &Policy, tool: &str) -> String {
     let mut allow = Vec::new();
     let mut denied = Vec::new();
     let mut no_entry = Vec::new();
@@ -136,7 +144,7 @@ fn render(seen: &BTreeMap<Global, Seen>, files: usize, policy: &Policy) -> Strin
         }
     }
     let mut out = format!(
-        "# pickleguard learn: {} global(s) from {files} file(s).\n# Review every entry before you enforce it: allow only what you trust.\nallow = [\n",
+        "# {tool}: {} global(s) from {files} file(s).\n# Review every entry before you enforce it: allow only what you trust.\nallow = [\n",
         seen.len()
     );
     for line in &allow {
@@ -206,7 +214,7 @@ mod tests {
                 },
             );
         }
-        let out = render(&seen, 1, &Policy::new());
+        let out = render(&seen, 1, &Policy::new(), "test");
         let allow_block = out
             .split("allow = [")
             .nth(1)

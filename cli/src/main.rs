@@ -6,7 +6,9 @@ mod doctor;
 mod error;
 mod learn;
 mod locate;
+mod options;
 mod run;
+mod scan;
 mod sys;
 
 use std::error::Error as _;
@@ -17,6 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 pub use error::Error;
+use options::PolicyOptions;
 
 /// Exit status for usage errors.
 const EXIT_USAGE: u8 = 4;
@@ -52,18 +55,36 @@ enum Command {
         /// enforce, warn or off (sets PICKLEGUARD_MODE).
         #[arg(long)]
         mode: Option<String>,
-        /// Extra global to allow, `module.name` or `module:qualname`; repeatable.
-        #[arg(long = "allow", value_name = "GLOBAL")]
-        allow: Vec<String>,
-        /// Extra policy pack; repeatable.
-        #[arg(long = "pack", value_name = "PACK")]
-        packs: Vec<String>,
-        /// Config file (sets PICKLEGUARD_CONFIG).
-        #[arg(long)]
-        config: Option<PathBuf>,
+        #[command(flatten)]
+        policy: PolicyOptions,
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true, value_name = "COMMAND")]
         command: Vec<OsString>,
+    },
+    /// Scan files and directories without running them: every global their pickles would
+    /// resolve, judged by the runtime's policy. Exit 0 clean, 1 findings, 2 error, 3 nothing
+    /// scanned, 4 usage.
+    Scan {
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: scan::OutputFormat,
+        /// List allowed globals and skipped files too.
+        #[arg(long, short)]
+        verbose: bool,
+        #[command(flatten)]
+        policy: PolicyOptions,
+        /// Files and directories (searched recursively).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
+    },
+    /// Print config-ready allow entries for the globals these files need; hard-denied ones are
+    /// listed as comments, never as allowed.
+    Allowlist {
+        #[command(flatten)]
+        policy: PolicyOptions,
+        /// Files and directories (searched recursively).
+        #[arg(required = true)]
+        paths: Vec<PathBuf>,
     },
     /// Check that an interpreter is protected: its version, libpython, the shim and core, the
     /// hook really landing, and the policy in effect. Exit 1 if anything is wrong.
@@ -87,18 +108,21 @@ fn main() -> ExitCode {
         Command::Learn { files } => learn::run(&files),
         Command::Run {
             mode,
-            allow,
-            packs,
-            config,
+            policy,
             command,
         } => run::run(run::RunOptions {
             mode,
-            allow,
-            packs,
-            config,
+            policy,
             command,
         }),
         Command::Doctor { python } => doctor::run(python),
+        Command::Scan {
+            format,
+            verbose,
+            policy,
+            paths,
+        } => scan::scan(&policy.settings(None), &paths, format, verbose),
+        Command::Allowlist { policy, paths } => scan::allowlist(&policy.settings(None), &paths),
     };
     match result {
         Ok(code) => code,

@@ -3,12 +3,9 @@
 
 use std::ffi::{OsStr, OsString};
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
-use pickleguard_policy::settings::vars;
-use pickleguard_policy::Settings;
-
+use crate::options::PolicyOptions;
 use crate::{locate, Error};
 
 /// `EX_CONFIG` from sysexits.h.
@@ -17,35 +14,13 @@ const EX_CONFIG: u8 = 78;
 /// What `run` sets for the command.
 pub struct RunOptions {
     pub mode: Option<String>,
-    pub allow: Vec<String>,
-    pub packs: Vec<String>,
-    pub config: Option<PathBuf>,
+    pub policy: PolicyOptions,
     pub command: Vec<OsString>,
 }
 
 pub fn run(options: RunOptions) -> Result<ExitCode, Error> {
-    let mut env: Vec<(&str, OsString)> = Vec::new();
-    if let Some(mode) = &options.mode {
-        env.push((vars::MODE, mode.into()));
-    }
-    if let Some(config) = &options.config {
-        env.push((vars::CONFIG, config.into()));
-    }
-    if !options.allow.is_empty() {
-        env.push((vars::ALLOW, joined(vars::ALLOW, &options.allow)));
-    }
-    if !options.packs.is_empty() {
-        env.push((vars::PACKS, joined(vars::PACKS, &options.packs)));
-    }
-    let settings = Settings::load(
-        |name| {
-            env.iter()
-                .find(|(key, _)| *key == name)
-                .map(|(_, value)| value.clone())
-                .or_else(|| std::env::var_os(name))
-        },
-        |path| std::fs::read_to_string(path),
-    );
+    let env = options.policy.env(options.mode.as_deref());
+    let settings = options.policy.settings(options.mode.as_deref());
     if !settings.problems.is_empty() {
         for problem in &settings.problems {
             eprintln!("error: {problem}");
@@ -71,17 +46,6 @@ pub fn run(options: RunOptions) -> Result<ExitCode, Error> {
         command: program.to_string_lossy().into_owned(),
         source: err,
     })
-}
-
-/// `values` joined with commas, after the variable's current value.
-fn joined(var: &str, values: &[String]) -> OsString {
-    let mut all: Vec<String> = std::env::var(var)
-        .ok()
-        .filter(|v| !v.trim().is_empty())
-        .into_iter()
-        .collect();
-    all.extend(values.iter().cloned());
-    all.join(",").into()
 }
 
 /// `shim` first, then the other entries of `current` (split on spaces and colons, as ld.so

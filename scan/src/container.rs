@@ -1,6 +1,8 @@
 //! Scans any bytes: sniffs the format and either walks the pickles or descends into the archive
 //! or compressed data, with a depth limit and one byte budget for everything taken out.
 
+use std::collections::HashSet;
+
 use pickleguard_policy::Policy;
 
 use crate::detect::{sniff, Kind};
@@ -47,7 +49,11 @@ impl<'p> Ctx<'p> {
             Kind::Npy => self.npy(data, place),
             Kind::Compressed(codec) => {
                 if let Err(error) = self.enter(place) {
-                    return (Format::Unknown, Some(error));
+                    let format = Format::Compressed {
+                        codec,
+                        inner: Box::new(Format::Unknown),
+                    };
+                    return (format, Some(error));
                 }
                 let output =
                     decompress::decompress(codec, data, self.budget, self.limits.max_decompressed);
@@ -81,6 +87,12 @@ impl<'p> Ctx<'p> {
                 } else {
                     (Format::Unknown, None)
                 }
+            }
+            Kind::Unsupported(what) => {
+                let error = ScanError::Unsupported {
+                    what: what.to_string(),
+                };
+                (Format::Unknown, Some(error))
             }
             Kind::Unknown if place.named_pickle => {
                 let walk = self.walk_all(data, place);
@@ -162,7 +174,7 @@ impl<'p> Ctx<'p> {
         };
         let files: Vec<&zip::Entry> = archive.entries.iter().filter(|e| !e.is_dir()).collect();
         // torch.save's archives: `<root>/data.pkl`, with raw tensor bytes under `<root>/data/`.
-        let torch_roots: Vec<&str> = files
+        let torch_roots: HashSet<&str> = files
             .iter()
             .filter_map(|e| e.name.strip_suffix("data.pkl"))
             .filter(|root| root.is_empty() || root.ends_with('/'))
@@ -176,13 +188,7 @@ impl<'p> Ctx<'p> {
         };
         let torch = format == Format::TorchZip;
         for entry in files {
-            let is_tensor_data = torch_roots.iter().any(|root| {
-                entry
-                    .name
-                    .strip_prefix(root)
-                    .is_some_and(|rest| rest.starts_with("data/"))
-            });
-            if is_tensor_data {
+            if is_tensor_data(&entry.name, &torch_roots) {
                 continue;
             }
             let path = match place.member {
@@ -207,7 +213,7 @@ impl<'p> Ctx<'p> {
             Err(error) => return self.push_error(path, error),
         };
         let streams_before = self.streams.len();
-        let (format, error) = match entry.method {
+        let (_format, error) = match entry.method {
             0 => {
                 // Only the members worth reading are charged: a sniff costs a few bytes.
                 if sniff(raw) == Kind::Unknown && !place.named_pickle {
@@ -219,6 +225,11 @@ impl<'p> Ctx<'p> {
                 self.scan(raw, place)
             }
             8 | 12 => {
+                // A few bytes tell whether the member is worth inflating whole.
+                let head = decompress::zip_member(entry.method, raw, SNIFF_BYTES, 0);
+                if sniff(&head.data) == Kind::Unknown && !place.named_pickle {
+                    return;
+                }
                 let output = decompress::zip_member(
                     entry.method,
                     raw,
@@ -240,17 +251,27 @@ impl<'p> Ctx<'p> {
             }
         };
         if let Some(error) = error {
-            // Attach the error to the member's own stream when it produced one.
+            // The member's own stream, if it has one, takes the container's error: a cap or a
+            // broken compressed stream is the root cause of whatever the walker then hit.
             match self.streams[streams_before..]
                 .iter_mut()
-                .find(|s| s.member.as_deref() == Some(path) && s.error.is_none())
+                .find(|s| s.member.as_deref() == Some(path))
             {
                 Some(stream) => stream.error = Some(error),
                 None => self.push_error(path, error),
             }
         }
-        let _ = format;
     }
+}
+
+/// Enough decompressed bytes to sniff any format, torch's legacy magic included.
+const SNIFF_BYTES: u64 = 64;
+
+/// Whether `name` lies under `<root>/data/` for a root holding a `data.pkl`: tensor storage,
+/// which torch reads as raw bytes and never unpickles.
+fn is_tensor_data(name: &str, roots: &HashSet<&str>) -> bool {
+    name.match_indices("data/")
+        .any(|(at, _)| (at == 0 || name.as_bytes()[at - 1] == b'/') && roots.contains(&name[..at]))
 }
 
 /// Text that starts with a protocol-0 opcode parses as a pickle for a few bytes at most. It is
@@ -262,4 +283,41 @@ fn looks_like_a_pickle(walk: &Walk) -> bool {
                 || (finding.module.as_deref().is_some_and(is_dotted_identifier)
                     && finding.name.as_deref().is_some_and(is_dotted_identifier))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::zip::tests::stored_zip;
+
+    #[test]
+    fn tensor_data_is_found_by_root() {
+        let roots: HashSet<&str> = ["archive/", ""].into_iter().collect();
+        assert!(is_tensor_data("archive/data/0", &roots));
+        assert!(is_tensor_data("data/7", &roots));
+        assert!(!is_tensor_data("archive/data.pkl", &roots));
+        assert!(!is_tensor_data("other/data/0", &roots));
+        assert!(!is_tensor_data("archive/mydata/0", &roots));
+    }
+
+    #[test]
+    fn many_torch_roots_cost_linear_time() {
+        let names: Vec<String> = (0..20_000).map(|i| format!("r{i}/data.pkl")).collect();
+        let members: Vec<(&str, &[u8])> = names.iter().map(|n| (n.as_str(), &b"N."[..])).collect();
+        let zip = stored_zip(&members);
+        let policy = Policy::new();
+        let mut ctx = Ctx::new(&policy, Limits::default());
+        let started = std::time::Instant::now();
+        let place = Place {
+            member: None,
+            depth: 0,
+            named_pickle: false,
+            joblib: true,
+        };
+        let (format, error) = ctx.scan(&zip, place);
+        assert_eq!(format, Format::TorchZip);
+        assert!(error.is_none());
+        assert_eq!(ctx.streams.len(), 20_000);
+        assert!(started.elapsed().as_secs() < 10);
+    }
 }

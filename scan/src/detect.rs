@@ -9,6 +9,8 @@ pub(crate) enum Kind {
     Zip,
     Npy,
     Compressed(Codec),
+    /// A container the scanner knows but cannot read: its contents stay unchecked.
+    Unsupported(&'static str),
     /// A pickle whose first pickle is torch's magic number.
     TorchLegacy,
     /// Starts with PROTO: certainly meant as a pickle.
@@ -36,6 +38,9 @@ pub(crate) fn sniff(data: &[u8]) -> Kind {
         [b'x', flags, ..] if (0x7800 + u16::from(*flags)) % 31 == 0 => {
             Kind::Compressed(Codec::Zlib)
         }
+        // joblib's lz4 compressor, and zstd.
+        [0x04, 0x22, 0x4d, 0x18, ..] => Kind::Unsupported("lz4-compressed data"),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Kind::Unsupported("zstd-compressed data"),
         [b'B', b'Z', b'h', b'1'..=b'9', rest @ ..]
             if rest.starts_with(b"1AY&SY") || rest.starts_with(b"\x17rE8P\x90") =>
         {
@@ -43,6 +48,9 @@ pub(crate) fn sniff(data: &[u8]) -> Kind {
         }
         _ if is_torch_legacy(data) => Kind::TorchLegacy,
         [opcodes::PROTO, protocol, ..] if *protocol <= opcodes::HIGHEST_PROTOCOL => Kind::Pickle,
+        // torch < 0.4 saved tar archives; a tar header starts with a file name, which can look
+        // like a protocol-0 opcode.
+        _ if data.get(257..262) == Some(b"ustar") => Kind::Unsupported("tar archive"),
         [first, ..] if opcodes::name(*first).is_some() => Kind::MaybePickle,
         _ => Kind::Unknown,
     }
@@ -85,6 +93,15 @@ mod tests {
         assert_eq!(sniff(b"x\x01"), Kind::Compressed(Codec::Zlib));
         assert_eq!(sniff(b"xyz"), Kind::Unknown);
         assert_eq!(sniff(b"ZF0x10"), Kind::Compressed(Codec::JoblibZfile));
+        assert_eq!(
+            sniff(b"\x04\x22\x4d\x18"),
+            Kind::Unsupported("lz4-compressed data")
+        );
+        let mut tar = vec![0u8; 512];
+        tar[257..262].copy_from_slice(b"ustar");
+        assert_eq!(sniff(&tar), Kind::Unsupported("tar archive"));
+        tar[..2].copy_from_slice(b"\x80\x04");
+        assert_eq!(sniff(&tar), Kind::Pickle);
         assert_eq!(sniff(b"\x80\x05\x95"), Kind::Pickle);
         assert_eq!(sniff(b"\x80\x06"), Kind::MaybePickle);
         assert_eq!(sniff(b"(dp0\n"), Kind::MaybePickle);

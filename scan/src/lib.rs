@@ -19,6 +19,7 @@ mod detect;
 mod error;
 mod limits;
 mod machine;
+mod memo;
 mod mmap;
 mod npy;
 mod objects;

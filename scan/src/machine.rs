@@ -1,19 +1,23 @@
 //! The pickle machine: runs one pickle's opcodes over summaries of its values, without building
 //! any object, and records every global it would resolve.
 //!
-//! The stack is flat, with marks kept as indices into it, exactly like `_pickle.c`: the ops that
-//! `_pickle` lets reach below the last mark (APPEND, SETITEM) reach below it here too, so the
-//! scanner's idea of each STACK_GLOBAL operand matches the unpickler's. The scanner stops only
-//! where CPython's unpicklers stop (both the C one and `pickle._Unpickler`, which joblib uses):
-//! stopping earlier would hide the globals after that point.
+//! The stack is flat, with marks kept as indices into it, like `_pickle.c`; no opcode reaches
+//! below the last mark, as in every CPython from 3.8 on (C and pure-Python unpicklers alike), so
+//! the scanner's idea of each STACK_GLOBAL operand matches the unpickler's. The scanner stops
+//! only where both CPython unpicklers stop (`pickle._Unpickler` is what joblib uses): stopping
+//! earlier would hide the globals after that point.
+//!
+//! Where the two differ, the scanner follows the one that goes on: `pickle._Unpickler` reads a
+//! FRAME longer than the data, and a last GLOBAL or INST line without its newline; `_pickle`
+//! reads memo indices up to a NUL byte.
 //!
 //! Nothing here recurses on the input: nesting lives in the `stack` and `marks` vectors, whose
-//! combined length is capped by [`Limits::max_stack`](crate::Limits).
-
-use std::collections::HashMap;
+//! combined length is capped by [`Limits::max_stack`](crate::Limits). The one nested call, for a
+//! joblib object array's inline pickle, runs without joblib reading, so it never nests again.
 
 use pickleguard_policy::Policy;
 
+use crate::memo::Memo;
 use crate::objects::{ArrayData, Objects};
 use crate::opcodes::*;
 use crate::reader::{Reader, Short};
@@ -67,7 +71,7 @@ pub(crate) fn run_pickle(data: &[u8], start: usize, joblib: bool, sink: &mut Sin
         r: Reader::new(data, start),
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: HashMap::new(),
+        memo: Memo::default(),
         objects: Objects::default(),
         sink,
         joblib,
@@ -84,7 +88,7 @@ struct Machine<'a, 's, 'p> {
     r: Reader<'a>,
     stack: Vec<Value<'a>>,
     marks: Vec<usize>,
-    memo: HashMap<u64, Value<'a>>,
+    memo: Memo<'a>,
     objects: Objects,
     sink: &'s mut Sink<'p>,
     joblib: bool,
@@ -281,37 +285,26 @@ impl<'a> Machine<'a, '_, '_> {
 
             // Containers.
             APPEND => {
-                // `_pickle`'s do_append(len - 1): no fence check, only a list below the value.
-                let len = self.stack.len();
-                if len < 2 {
-                    return Err(underflow(name, at));
-                }
-                self.stack.truncate(len - 1);
+                // The list sits below the value, above the last mark.
+                let items = self.items_from(self.stack.len().saturating_sub(1), name, at)?;
+                self.stack.truncate(items);
             }
             APPENDS | ADDITEMS => {
                 let mark = self.pop_mark(name, at)?;
-                if mark > self.stack.len() || mark == 0 {
-                    return Err(underflow(name, at));
-                }
-                self.stack.truncate(mark);
+                let items = self.items_from(mark, name, at)?;
+                self.stack.truncate(items);
             }
             SETITEM => {
-                let len = self.stack.len();
-                if len < 3 {
-                    return Err(underflow(name, at));
-                }
-                self.set_items(len - 2);
+                let items = self.items_from(self.stack.len().saturating_sub(2), name, at)?;
+                self.set_items(items);
             }
             SETITEMS => {
                 let mark = self.pop_mark(name, at)?;
-                let len = self.stack.len();
-                if mark > len || mark == 0 {
-                    return Err(underflow(name, at));
-                }
-                if (len - mark) % 2 != 0 {
+                let items = self.items_from(mark, name, at)?;
+                if (self.stack.len() - items) % 2 != 0 {
                     return Err(malformed(name, at, "has an odd number of items"));
                 }
-                self.set_items(mark);
+                self.set_items(items);
             }
             LIST | FROZENSET => {
                 let mark = self.pop_mark(name, at)?;
@@ -337,19 +330,14 @@ impl<'a> Machine<'a, '_, '_> {
             }
             DICT => {
                 let mark = self.pop_mark(name, at)?;
-                let len = self.stack.len();
-                // `_pickle` checks the parity of `len - mark` even for a mark left above the
-                // stack, and then builds an empty dict.
-                if (len as i128 - mark as i128) % 2 != 0 {
+                if self.slice_from(mark, name, at)?.len() % 2 != 0 {
                     return Err(malformed(name, at, "has an odd number of items"));
                 }
                 let dict = self.objects.new_dict();
-                if mark < len {
-                    for pair in self.stack[mark..].chunks_exact(2) {
-                        self.objects.set_item(dict, pair[0], pair[1]);
-                    }
-                    self.stack.truncate(mark);
+                for pair in self.stack[mark..].chunks_exact(2) {
+                    self.objects.set_item(dict, pair[0], pair[1]);
                 }
+                self.stack.truncate(mark);
                 self.push(dict, at)?;
             }
 
@@ -391,8 +379,8 @@ impl<'a> Machine<'a, '_, '_> {
 
             // Globals.
             GLOBAL => {
-                let module = self.r.line().map_err(trunc)?;
-                let attr = self.r.line().map_err(trunc)?;
+                let module = self.name_line();
+                let attr = self.name_line();
                 let (module, attr) = match (std::str::from_utf8(module), std::str::from_utf8(attr))
                 {
                     (Ok(module), Ok(attr)) => (module, attr),
@@ -408,8 +396,8 @@ impl<'a> Machine<'a, '_, '_> {
                 self.push(known.map_or(Value::Built(name), Value::Class), at)?;
             }
             INST => {
-                let module = self.r.line().map_err(trunc)?;
-                let attr = self.r.line().map_err(trunc)?;
+                let module = self.name_line();
+                let attr = self.name_line();
                 if !module.is_ascii() || !attr.is_ascii() {
                     return Err(malformed(name, at, "names a global that is not ascii"));
                 }
@@ -514,7 +502,7 @@ impl<'a> Machine<'a, '_, '_> {
                 if self.joblib && matches!(target, Value::Wrapper) {
                     // joblib's load_build swaps the wrapper for the array it reads next.
                     self.stack.pop();
-                    self.read_array(state, at)?;
+                    self.read_array(state)?;
                     self.push(Value::Data, at)?;
                 }
             }
@@ -557,6 +545,19 @@ impl<'a> Machine<'a, '_, '_> {
         Ok(Flow::Next)
     }
 
+    /// A module or class name line. At the end of the data `pickle._Unpickler` (unlike
+    /// `_pickle`) takes what is left as the line and drops its last byte as if it were the
+    /// newline, then still resolves the global, importing the module: so does the scanner.
+    fn name_line(&mut self) -> &'a [u8] {
+        if let Ok(line) = self.r.line() {
+            return line;
+        }
+        let rest = self.r.rest();
+        // Taking exactly what is left cannot fail.
+        let _ = self.r.take(rest.len() as u64);
+        &rest[..rest.len().saturating_sub(1)]
+    }
+
     /// Judges and records a global; says whether it is one the scanner follows.
     fn global(
         &mut self,
@@ -572,7 +573,7 @@ impl<'a> Machine<'a, '_, '_> {
         Ok(known)
     }
 
-    fn read_array(&mut self, state: Value<'a>, at: usize) -> Result<(), ScanError> {
+    fn read_array(&mut self, state: Value<'a>) -> Result<(), ScanError> {
         let data_at = self.r.pos();
         let trunc = |short: Short| ScanError::Truncated {
             offset: data_at as u64,
@@ -606,14 +607,15 @@ impl<'a> Machine<'a, '_, '_> {
                 self.r = Reader::new(self.data, ended.end);
             }
         }
-        let _ = at;
         Ok(())
     }
 
+    #[inline(always)]
     fn fence(&self) -> usize {
         self.marks.last().copied().unwrap_or(0)
     }
 
+    #[inline(always)]
     fn room(&self, at: usize) -> Result<(), ScanError> {
         let limit = self.sink.limits.max_stack;
         if self.stack.len() + self.marks.len() >= limit {
@@ -626,12 +628,14 @@ impl<'a> Machine<'a, '_, '_> {
         Ok(())
     }
 
+    #[inline(always)]
     fn push(&mut self, value: Value<'a>, at: usize) -> Result<(), ScanError> {
         self.room(at)?;
         self.stack.push(value);
         Ok(())
     }
 
+    #[inline(always)]
     fn pop(&mut self, opcode: &'static str, at: usize) -> Result<Value<'a>, ScanError> {
         if self.stack.len() <= self.fence() {
             return Err(underflow(opcode, at));
@@ -639,6 +643,7 @@ impl<'a> Machine<'a, '_, '_> {
         self.stack.pop().ok_or_else(|| underflow(opcode, at))
     }
 
+    #[inline(always)]
     fn top(&self, opcode: &'static str, at: usize) -> Result<Value<'a>, ScanError> {
         if self.stack.len() <= self.fence() {
             return Err(underflow(opcode, at));
@@ -655,8 +660,7 @@ impl<'a> Machine<'a, '_, '_> {
             .ok_or_else(|| malformed(opcode, at, "needs a MARK but none is set"))
     }
 
-    /// The values above a mark. A mark can sit above the stack top after APPEND or SETITEM
-    /// reached below it; `_pickle` then fails to build the container.
+    /// The values above a mark.
     fn slice_from(
         &self,
         mark: usize,
@@ -666,7 +670,21 @@ impl<'a> Machine<'a, '_, '_> {
         self.stack.get(mark..).ok_or_else(|| underflow(opcode, at))
     }
 
-    /// `_pickle`'s do_setitems(mark): the dict sits just below `mark`, pairs above it.
+    /// Checks that the container for items starting at `items` sits just below them and above
+    /// the last mark, as `_pickle`'s do_append and do_setitems require.
+    fn items_from(
+        &self,
+        items: usize,
+        opcode: &'static str,
+        at: usize,
+    ) -> Result<usize, ScanError> {
+        if items > self.stack.len() || items <= self.fence() {
+            return Err(underflow(opcode, at));
+        }
+        Ok(items)
+    }
+
+    /// The dict sits just below `mark`, key-value pairs above it.
     fn set_items(&mut self, mark: usize) {
         let dict = self.stack[mark - 1];
         for pair in self.stack[mark..].chunks_exact(2) {
@@ -678,7 +696,7 @@ impl<'a> Machine<'a, '_, '_> {
     fn get(&mut self, index: i64, opcode: &'static str, at: usize) -> Result<(), ScanError> {
         let value = u64::try_from(index)
             .ok()
-            .and_then(|index| self.memo.get(&index).copied())
+            .and_then(|index| self.memo.get(index))
             .ok_or_else(|| {
                 malformed(
                     opcode,
@@ -692,15 +710,13 @@ impl<'a> Machine<'a, '_, '_> {
     fn put(&mut self, index: u64, opcode: &'static str, at: usize) -> Result<(), ScanError> {
         let top = self.top(opcode, at)?;
         let limit = self.sink.limits.max_memo;
-        if self.memo.len() >= limit && !self.memo.contains_key(&index) {
-            return Err(ScanError::Limit {
+        self.memo
+            .insert(index, top, limit)
+            .map_err(|()| ScanError::Limit {
                 what: "the memo",
                 limit: limit as u64,
                 offset: at as u64,
-            });
-        }
-        self.memo.insert(index, top);
-        Ok(())
+            })
     }
 }
 

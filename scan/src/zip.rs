@@ -51,7 +51,7 @@ pub(crate) fn read(data: &[u8], max_members: usize) -> Result<Archive, ScanError
     let end = find_end_record(data).ok_or_else(|| bad("no end of central directory record"))?;
     let mut r = Reader::new(data, end + 10);
     let short = |_| bad("the end of central directory record is cut short");
-    let mut total: u64 = r.u16().map_err(short)?.into();
+    r.u16().map_err(short)?; // entry count: the directory's size is what bounds the walk
     let mut cd_size: u64 = r.u32().map_err(short)?.into();
     let mut cd_offset: u64 = r.u32().map_err(short)?.into();
     // Where the central directory ends: the zip64 end record if there is one.
@@ -59,7 +59,7 @@ pub(crate) fn read(data: &[u8], max_members: usize) -> Result<Archive, ScanError
     if let Some(record) = find_end_record_64(data, end) {
         let mut r = Reader::new(data, record + 32);
         let short = |_| bad("the zip64 end record is cut short");
-        total = r.u64().map_err(short)?;
+        r.u64().map_err(short)?; // entry count
         cd_size = r.u64().map_err(short)?;
         cd_offset = r.u64().map_err(short)?;
         cd_end = record as u64;
@@ -95,7 +95,6 @@ pub(crate) fn read(data: &[u8], max_members: usize) -> Result<Archive, ScanError
             }
         }
     }
-    let _ = total;
     Ok(Archive { entries, error })
 }
 
@@ -137,6 +136,7 @@ fn central_entry(r: &mut Reader<'_>, shift: u64) -> Result<Entry, ScanError> {
             }
         }
     }
+    // The uncompressed size is read only because the zip64 fields after it depend on it.
     let _ = size;
     Ok(Entry {
         name: String::from_utf8_lossy(name).into_owned(),
@@ -257,6 +257,73 @@ pub(crate) mod tests {
         assert_eq!(archive.entries[0].name, "a/data.pkl");
         assert_eq!(raw_member(&zip, &archive.entries[0]).unwrap(), b"N.");
         assert_eq!(raw_member(&zip, &archive.entries[1]).unwrap(), b"\x00\x01");
+    }
+
+    /// One stored member, with every size, offset and count in zip64 fields.
+    fn zip64(name: &str, body: &[u8]) -> Vec<u8> {
+        let u16le = |v: u16| v.to_le_bytes();
+        let u32le = |v: u32| v.to_le_bytes();
+        let u64le = |v: u64| v.to_le_bytes();
+        let mut out = b"PK\x03\x04".to_vec();
+        out.extend_from_slice(&[45, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&u32le(u32::MAX));
+        out.extend_from_slice(&u32le(u32::MAX));
+        out.extend_from_slice(&u16le(name.len() as u16));
+        out.extend_from_slice(&u16le(20));
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(&u16le(1));
+        out.extend_from_slice(&u16le(16));
+        out.extend_from_slice(&u64le(body.len() as u64));
+        out.extend_from_slice(&u64le(body.len() as u64));
+        out.extend_from_slice(body);
+        let cd_offset = out.len() as u64;
+        let mut cd = CENTRAL_HEADER.to_vec();
+        cd.extend_from_slice(&[45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        cd.extend_from_slice(&u32le(u32::MAX));
+        cd.extend_from_slice(&u32le(u32::MAX));
+        cd.extend_from_slice(&u16le(name.len() as u16));
+        cd.extend_from_slice(&u16le(28));
+        cd.extend_from_slice(&[0; 10]); // comment length, disk, attributes
+        cd.extend_from_slice(&u32le(u32::MAX));
+        cd.extend_from_slice(name.as_bytes());
+        cd.extend_from_slice(&u16le(1));
+        cd.extend_from_slice(&u16le(24));
+        cd.extend_from_slice(&u64le(body.len() as u64));
+        cd.extend_from_slice(&u64le(body.len() as u64));
+        cd.extend_from_slice(&u64le(0));
+        out.extend_from_slice(&cd);
+        let record_at = out.len() as u64;
+        out.extend_from_slice(END_RECORD_64);
+        out.extend_from_slice(&u64le(44));
+        out.extend_from_slice(&[45, 0, 45, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        out.extend_from_slice(&u64le(1));
+        out.extend_from_slice(&u64le(1));
+        out.extend_from_slice(&u64le(cd.len() as u64));
+        out.extend_from_slice(&u64le(cd_offset));
+        out.extend_from_slice(END_LOCATOR_64);
+        out.extend_from_slice(&u32le(0));
+        out.extend_from_slice(&u64le(record_at));
+        out.extend_from_slice(&u32le(1));
+        out.extend_from_slice(END_RECORD);
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&u16le(u16::MAX));
+        out.extend_from_slice(&u16le(u16::MAX));
+        out.extend_from_slice(&u32le(u32::MAX));
+        out.extend_from_slice(&u32le(u32::MAX));
+        out.extend_from_slice(&u16le(0));
+        out
+    }
+
+    #[test]
+    fn reads_zip64_records_and_extra_fields() {
+        let zip = zip64("archive/data.pkl", b"\x80\x02N.");
+        let archive = read(&zip, 10).unwrap();
+        assert!(archive.error.is_none(), "{:?}", archive.error);
+        assert_eq!(archive.entries.len(), 1);
+        assert_eq!(
+            raw_member(&zip, &archive.entries[0]).unwrap(),
+            b"\x80\x02N."
+        );
     }
 
     #[test]

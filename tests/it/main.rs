@@ -21,4 +21,5 @@ mod logging;
 mod ml_examples;
 mod ml_stack;
 mod robustness;
+mod scan;
 mod support;

@@ -240,7 +240,49 @@ fn control_and_guarded(
     assert_control(&control);
     let guarded = scenarios(python, group, env, true);
     assert_guarded(&guarded, refused);
+    assert_scan_agrees(&guarded, env);
     (control, guarded)
+}
+
+/// `pickleguard scan`, with the same settings, reaches the decision the real load reached:
+/// exit 0 for every file that loaded, 1 for every file that was refused. Files that are not
+/// pickles at all (a shelve database) are skipped by the scanner and not counted.
+fn assert_scan_agrees(run: &Run, env: &[(&str, &str)]) {
+    let mut verdicts: BTreeMap<String, bool> = BTreeMap::new();
+    for case in &run.cases {
+        let Some(file) = case["file"].as_str() else {
+            continue;
+        };
+        let loaded = case["outcome"] == "loaded";
+        let entry = verdicts.entry(file.to_string()).or_insert(loaded);
+        *entry &= loaded;
+    }
+    for (file, loaded) in verdicts {
+        let path = run.dir.path().join(&file);
+        if !path.is_file() {
+            continue;
+        }
+        let mut command = support::command(support::cli());
+        command.envs(env.iter().copied()).arg("scan").arg(&path);
+        let output = run_cmd(&mut command);
+        let code = output.status.code();
+        if code == Some(3) {
+            continue;
+        }
+        let expected = if loaded { 0 } else { 1 };
+        assert_eq!(
+            code,
+            Some(expected),
+            "{}: scan of {file} disagrees with the load ({}):\n{}",
+            run.label,
+            if loaded { "loaded" } else { "refused" },
+            text(&output.stdout)
+        );
+    }
+}
+
+fn run_cmd(command: &mut std::process::Command) -> std::process::Output {
+    run(command, Duration::from_secs(60))
 }
 
 /// The value a refusal's message suggests for `PICKLEGUARD_ALLOW`, unquoted as a shell would.
