@@ -26,9 +26,9 @@ pub fn shim() -> Result<PathBuf, Error> {
     for prefix in ["/usr/lib/pickleguard", "/usr/local/lib/pickleguard"] {
         candidates.push(Path::new(prefix).join(SHIM_FILE));
     }
-    candidates
+    let found = candidates
         .iter()
         .find(|path| path.is_file() && path.with_file_name(CORE_FILE).is_file())
-        .map(|path| path.canonicalize().unwrap_or_else(|_| path.clone()))
-        .ok_or_else(|| Error::ShimNotFound(candidates))
+        .map(|path| path.canonicalize().unwrap_or_else(|_| path.clone()));
+    found.ok_or(Error::ShimNotFound(candidates))
 }
