@@ -27,7 +27,8 @@ pub const ML_PYTHON_VAR: &str = "PICKLEGUARD_ML_PYTHON";
 /// tests assert exactly this, so a policy change that lets one load fails until it is moved out
 /// of this list. Both globals live in the hard-denied `dill` module.
 const KNOWN_LIMITATIONS: &[(&str, &str)] = &[
-    // dill pickles every plain ndarray as `_create_array(ndarray.__reduce__())`.
+    // dill pickles every plain ndarray as `_create_array(ndarray.__reduce__())`: the opt-in
+    // `dill` pack allows it (see `dill_arrays_load_with_the_dill_pack`).
     ("dill-numpy-array", "dill._dill._create_array"),
     // dill pickles a builtin type met as an object (complex's reduce names `complex`) as
     // `_load_type("complex")`, the lookup that also hands out CodeType and FunctionType.
@@ -520,6 +521,19 @@ fn dill_and_shelve() {
         refused_global(run.case("shelve-entry-evil")),
         "posix.system"
     );
+}
+
+/// With the `dill` pack, dill pickles of numpy arrays load too; `_load_type` stays refused, and
+/// every malicious twin is still refused.
+#[test]
+fn dill_arrays_load_with_the_dill_pack() {
+    let Some(python) = ml_python("dill_arrays_load_with_the_dill_pack") else {
+        return;
+    };
+    let env = [("PICKLEGUARD_PACKS", "dill")];
+    let run = scenarios(&python, "dill-shelve", &env, true);
+    assert_guarded(&run, &[("dill-complex", "dill._dill._load_type")]);
+    assert_scan_agrees(&run, &env);
 }
 
 /// A class pickled through a `copyreg.pickle` reducer is refused by default, naming its
