@@ -41,6 +41,11 @@ extern "C" {
     fn PyMem_GetAllocator(domain: c_int, allocator: *mut MemAllocator);
     fn PyMem_SetAllocator(domain: c_int, allocator: *mut MemAllocator);
     fn PyEval_GetFrame() -> *mut PyObject;
+    // Exported by every CPython >= 3.3 with this signature; in the limited API only from 3.10.
+    fn PyUnicode_AsUTF8AndSize(
+        unicode: *mut PyObject,
+        size: *mut pyo3::ffi::Py_ssize_t,
+    ) -> *const c_char;
 }
 
 /// Whether the interpreter has been initialised. Safe at any time.
@@ -96,6 +101,31 @@ pub fn current_frame(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
     // - `py` proves the GIL is held, which is all PyEval_GetFrame needs.
     // - It returns a borrowed reference or null, which `from_borrowed_ptr_or_opt` expects.
     unsafe { Bound::from_borrowed_ptr_or_opt(py, PyEval_GetFrame()) }
+}
+
+/// The UTF-8 text of a `str` without copying it (CPython caches it in the object, and for ASCII
+/// strings it is the object's own data). `None` for anything else, or a `str` that cannot be
+/// encoded (lone surrogates).
+pub fn str_view<'a>(object: &'a Bound<'_, PyAny>) -> Option<&'a str> {
+    if !object.is_instance_of::<pyo3::types::PyString>() {
+        return None;
+    }
+    let mut size: pyo3::ffi::Py_ssize_t = 0;
+    // SAFETY:
+    // - `object` is a live `str` (checked above), and `Bound` proves the GIL is held.
+    // - The returned buffer belongs to the object and lives as long as it does, which the
+    //   `'a` borrow of `object` guarantees.
+    let data = unsafe { PyUnicode_AsUTF8AndSize(object.as_ptr(), &mut size) };
+    if data.is_null() {
+        // A failed encoding left an exception set; the caller refuses the global instead.
+        // SAFETY: the GIL is held.
+        unsafe { pyo3::ffi::PyErr_Clear() };
+        return None;
+    }
+    let len = usize::try_from(size).ok()?;
+    // SAFETY: CPython returned `len` initialised bytes of valid UTF-8 at `data`.
+    let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
+    std::str::from_utf8(bytes).ok()
 }
 
 /// Writes one line to standard error with a single `write(2)`: no locks, so it is safe in a

@@ -4,18 +4,37 @@
 //! while calling into Python, so a thread that forks (which also needs the GIL) can never
 //! leave one locked in the child.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{OnceLock, RwLock, RwLockReadGuard};
+use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use pickleguard_policy::{Decision, Global, Mode, Policy, Settings, Source};
 
 use crate::record::Recorder;
 use crate::Error;
 
+/// Most decisions a process keeps before starting the cache afresh: real programs resolve a
+/// few dozen distinct globals; a hostile stream of distinct names cannot grow it without bound.
+const CACHE_LIMIT: usize = 4096;
+
+/// Decisions already made, by module then name, so a lookup needs no allocation.
+#[derive(Default)]
+struct DecisionCache {
+    by_module: HashMap<String, HashMap<String, Decision>>,
+    len: usize,
+}
+
+/// The policy and the decisions made under it, locked together so a change of policy and the
+/// end of its cached decisions are one step (and locks are always taken in one order).
+struct PolicyState {
+    policy: Policy,
+    decisions: Mutex<DecisionCache>,
+}
+
 /// The guard's state, set once by the install function.
 pub struct Guard {
     mode: AtomicU8,
-    policy: RwLock<Policy>,
+    state: RwLock<PolicyState>,
     /// Python code may not weaken the policy.
     pub locked: bool,
     /// multiprocessing's own pickles skip the allowlist.
@@ -33,7 +52,10 @@ pub fn install(settings: Settings, recorder: Option<Recorder>) -> Option<&'stati
         created = true;
         Guard {
             mode: AtomicU8::new(mode_code(settings.mode)),
-            policy: RwLock::new(settings.policy),
+            state: RwLock::new(PolicyState {
+                policy: settings.policy,
+                decisions: Mutex::new(DecisionCache::default()),
+            }),
             locked: settings.lock,
             trust_ipc: settings.trust_ipc,
             recorder,
@@ -62,38 +84,64 @@ impl Guard {
         self.mode.store(mode_code(mode), Ordering::Relaxed);
     }
 
-    /// Decides on a pair; see [`Policy::decide`].
+    /// Decides on a pair; see [`Policy::decide`]. A repeated pair costs one lookup.
     pub fn decide(&self, module: &str, name: &str) -> Decision {
-        self.read().decide(module, name)
+        let state = self.read();
+        let mut cache = state
+            .decisions
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(&known) = cache
+            .by_module
+            .get(module)
+            .and_then(|names| names.get(name))
+        {
+            return known;
+        }
+        let decision = state.policy.decide(module, name);
+        if cache.len >= CACHE_LIMIT {
+            *cache = DecisionCache::default();
+        }
+        cache
+            .by_module
+            .entry(module.to_string())
+            .or_default()
+            .insert(name.to_string(), decision);
+        cache.len += 1;
+        decision
     }
 
     /// The importable spellings of a pair that the policy does not allow yet.
     pub fn missing(&self, module: &str, name: &str) -> Vec<Global> {
-        self.read().missing(module, name)
+        self.read().policy.missing(module, name)
     }
 
     /// Every allowed global.
     pub fn allowed(&self) -> Vec<String> {
-        self.read().allowed()
+        self.read().policy.allowed()
     }
 
     /// Allows all of `globals`, or none of them if one is hard-denied.
     pub fn allow_all(&self, globals: &[Global], source: Source) -> Result<(), Error> {
-        let mut policy = self
-            .policy
+        let mut state = self
+            .state
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let mut updated = policy.clone();
+        let mut updated = state.policy.clone();
         for global in globals {
             updated.allow(global, source, None)?;
         }
-        *policy = updated;
+        *state = PolicyState {
+            policy: updated,
+            decisions: Mutex::new(DecisionCache::default()),
+        };
         Ok(())
     }
 
-    fn read(&self) -> RwLockReadGuard<'_, Policy> {
-        // A poisoned lock still holds a consistent policy: `allow_all` swaps it in whole.
-        self.policy
+    fn read(&self) -> RwLockReadGuard<'_, PolicyState> {
+        // A poisoned lock still holds a consistent state: `allow_all` swaps it in whole, and
+        // the cache holds only copies of decisions.
+        self.state
             .read()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }

@@ -12,7 +12,7 @@ use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::{caller, events, guard, raw_allocator, refusal};
+use crate::{caller, events, ffi, guard, raw_allocator, refusal};
 
 const FIND_CLASS: &[u8] = b"pickle.find_class\0";
 const CLEAR_HOOKS: &[u8] = b"cpython._PySys_ClearAuditHooks\0";
@@ -56,6 +56,7 @@ unsafe fn event_is(event: *const c_char, expected: &[u8]) -> bool {
 }
 
 /// Fails closed: any error or panic refuses the global.
+#[inline(never)]
 fn on_find_class(py: Python<'_>, args: *mut PyObject) -> c_int {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         // SAFETY: CPython passes the event's argument tuple as a borrowed reference.
@@ -88,23 +89,53 @@ fn check_find_class(py: Python<'_>, args: Option<Bound<'_, PyAny>>) -> PyResult<
     if mode == Mode::Off {
         return Ok(());
     }
-    let (module, name) = read_pair(args)?;
-    let decision = guard.decide(&module, &name);
-    let recorder = guard
+    let args = args.ok_or_else(|| refused_args("no arguments"))?;
+    let args = args
+        .cast_into::<PyTuple>()
+        .map_err(|_| refused_args("arguments are not a tuple"))?;
+    if args.len() != 2 {
+        return Err(refused_args("expected (module, name)"));
+    }
+    let (module, name) = (args.get_item(0)?, args.get_item(1)?);
+    let (Some(module), Some(name)) = (ffi::str_view(&module), ffi::str_view(&name)) else {
+        return Err(refused_args("module and name must be str"));
+    };
+    let decision = guard.decide(module, name);
+    let recording = guard
         .recorder
         .as_ref()
-        .filter(|recorder| recorder.first_time(&module, &name));
-    if matches!(decision, Decision::Allowed(_)) && recorder.is_none() {
+        .is_some_and(|recorder| recorder.first_time(module, name));
+    if matches!(decision, Decision::Allowed(_)) && !recording {
         return Ok(());
     }
-    // Slow path: a global that is refused, warned about, trusted as IPC, or recorded.
+    slow_path(
+        py,
+        guard,
+        mode,
+        Global::new(module, name),
+        decision,
+        recording,
+    )
+}
+
+/// A global that is refused, warned about, trusted as IPC, or recorded: rare, so kept out of
+/// line, away from the path every allowed global takes.
+#[cold]
+#[inline(never)]
+fn slow_path(
+    py: Python<'_>,
+    guard: &guard::Guard,
+    mode: Mode,
+    global: Global,
+    decision: Decision,
+    recording: bool,
+) -> PyResult<()> {
     let caller = caller::find(py);
     let location = caller.as_ref().map(|c| c.location.as_str());
     let trusted_ipc = !matches!(decision, Decision::Allowed(_))
         && guard.trust_ipc
         && caller.as_ref().is_some_and(|c| c.is_ipc);
-    let global = Global::new(module, name);
-    if let Some(recorder) = recorder {
+    if let (true, Some(recorder)) = (recording, &guard.recorder) {
         recorder.write(&global, decision, trusted_ipc, location);
         events::recorded(&global, decision, mode, location);
     }
@@ -125,25 +156,6 @@ fn check_find_class(py: Python<'_>, args: Option<Bound<'_, PyAny>>) -> PyResult<
             Err(refusal::raise(py, &global, decision, message))
         }
     }
-}
-
-/// The `(module, name)` strings of the event. Anything else is refused.
-fn read_pair(args: Option<Bound<'_, PyAny>>) -> PyResult<(String, String)> {
-    let args = args.ok_or_else(|| refused_args("no arguments"))?;
-    let args = args
-        .cast_into::<PyTuple>()
-        .map_err(|_| refused_args("arguments are not a tuple"))?;
-    if args.len() != 2 {
-        return Err(refused_args("expected (module, name)"));
-    }
-    let text = |index| -> PyResult<String> {
-        let item = args.get_item(index)?;
-        let text = item
-            .extract::<String>()
-            .map_err(|_| refused_args("module and name must be str"))?;
-        Ok(text)
-    };
-    Ok((text(0)?, text(1)?))
 }
 
 fn refused_args(why: &str) -> PyErr {
