@@ -22,20 +22,37 @@ pub fn policy_source(decision: Decision) -> String {
     }
 }
 
+/// Emits one event about a global with the fields every such event carries.
+macro_rules! global_event {
+    ($level:ident, $event:literal, $global:expr, $decision:expr, $mode:expr, $source:expr, $caller:expr, $($message:tt)+) => {
+        $level!(
+            event = $event,
+            module = $global.module.as_str(),
+            name = $global.name.as_str(),
+            decision = decision_name($decision),
+            mode = %$mode,
+            policy_source = $source,
+            caller = $caller.unwrap_or(""),
+            $($message)+
+        )
+    };
+}
+
 /// One refused global.
 pub fn blocked(global: &Global, decision: Decision, mode: Mode, caller: Option<&str>) {
     let why = match decision {
         Decision::HardDenied(reason) => format!("hard-denied: {reason}"),
         _ => "not in the allowlist".into(),
     };
-    warn!(
-        event = "blocked",
-        module = global.module.as_str(),
-        name = global.name.as_str(),
-        decision = decision_name(decision),
-        mode = %mode,
-        policy_source = policy_source(decision).as_str(),
-        caller = caller.unwrap_or(""),
+    let source = policy_source(decision);
+    global_event!(
+        warn,
+        "blocked",
+        global,
+        decision,
+        mode,
+        source.as_str(),
+        caller,
         "blocked `{global}` ({why}){}",
         at(caller)
     );
@@ -43,29 +60,23 @@ pub fn blocked(global: &Global, decision: Decision, mode: Mode, caller: Option<&
 
 /// One global that `warn` mode let through.
 pub fn warned(global: &Global, decision: Decision, caller: Option<&str>) {
-    warn!(
-        event = "warned",
-        module = global.module.as_str(),
-        name = global.name.as_str(),
-        decision = decision_name(decision),
-        mode = "warn",
-        policy_source = policy_source(decision).as_str(),
-        caller = caller.unwrap_or(""),
+    let source = policy_source(decision);
+    global_event!(warn, "warned", global, decision, Mode::Warn, source.as_str(), caller,
         "warn mode: allowed `{global}`, which enforce mode would refuse: it is not in the allowlist{}",
-        at(caller)
-    );
+        at(caller));
 }
 
 /// One global written to the record file.
 pub fn recorded(global: &Global, decision: Decision, mode: Mode, caller: Option<&str>) {
-    info!(
-        event = "recorded",
-        module = global.module.as_str(),
-        name = global.name.as_str(),
-        decision = decision_name(decision),
-        mode = %mode,
-        policy_source = policy_source(decision).as_str(),
-        caller = caller.unwrap_or(""),
+    let source = policy_source(decision);
+    global_event!(
+        info,
+        "recorded",
+        global,
+        decision,
+        mode,
+        source.as_str(),
+        caller,
         "recorded `{global}` ({}){}",
         decision_name(decision),
         at(caller)
@@ -74,14 +85,14 @@ pub fn recorded(global: &Global, decision: Decision, mode: Mode, caller: Option<
 
 /// A global resolved by multiprocessing's own channel, which skips the allowlist.
 pub fn trusted_ipc(global: &Global, decision: Decision, mode: Mode, caller: Option<&str>) {
-    debug!(
-        event = "trusted_ipc",
-        module = global.module.as_str(),
-        name = global.name.as_str(),
-        decision = decision_name(decision),
-        mode = %mode,
-        policy_source = "trusted-ipc",
-        caller = caller.unwrap_or(""),
+    global_event!(
+        debug,
+        "trusted_ipc",
+        global,
+        decision,
+        mode,
+        "trusted-ipc",
+        caller,
         "trusted multiprocessing IPC: allowed `{global}`{}",
         at(caller)
     );

@@ -98,13 +98,7 @@ fn learn_turns_records_into_a_reviewed_snippet() {
     );
     assert!(snippet.status.success(), "{}", text(&snippet.stderr));
     let snippet = text(&snippet.stdout);
-    let allow = snippet
-        .split("allow = [")
-        .nth(1)
-        .unwrap()
-        .split("\n]")
-        .next()
-        .unwrap();
+    let allow = support::allow_block(&snippet);
     assert!(allow.contains("{ global = \"collections.Counter\", reason = \"TODO review: seen 1x, e.g. <string>:7\" },"), "{snippet}");
     assert!(
         !allow.contains("os.system"),

@@ -82,15 +82,7 @@ impl Run {
     }
 
     fn markers(&self) -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(self.dir.path().join("markers"))
-            .map(|entries| {
-                entries
-                    .filter_map(|e| e.ok()?.file_name().into_string().ok())
-                    .collect()
-            })
-            .unwrap_or_default();
-        names.sort();
-        names
+        support::file_names(&self.dir.path().join("markers"))
     }
 }
 

@@ -164,13 +164,7 @@ fn allowlist_prints_what_files_need_and_never_allows_hard_denied() {
     );
     assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
     let out = text(&output.stdout);
-    let allow = out
-        .split("allow = [")
-        .nth(1)
-        .unwrap()
-        .split("\n]")
-        .next()
-        .unwrap();
+    let allow = support::allow_block(&out);
     assert!(
         allow.contains("{ global = \"collections.Counter\""),
         "{out}"

@@ -179,6 +179,28 @@ pub fn json_lines(stdout: &[u8]) -> Vec<serde_json::Value> {
         .collect()
 }
 
+/// Names of the files in `dir`, sorted; empty if it does not exist.
+pub fn file_names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+/// The body of the `allow = [ ... ]` array in a config snippet.
+pub fn allow_block(snippet: &str) -> &str {
+    snippet
+        .split("allow = [")
+        .nth(1)
+        .and_then(|rest| rest.split("\n]").next())
+        .unwrap_or_else(|| panic!("no allow array in:\n{snippet}"))
+}
+
 /// A temporary directory removed on drop.
 pub struct TempDir(PathBuf);
 
