@@ -13,7 +13,7 @@ ML_VENV   ?= .venv-ml
 ML_BASE   ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python)),python3)
 ML_STAMP  := $(ML_VENV)/.installed-$(shell sha256sum requirements-ml.txt | cut -c1-16)
 
-.PHONY: build test demo install lint allowlist venv fuzz
+.PHONY: build test demo install lint allowlist venv fuzz bench bench-venv
 
 ## build: the preload shim and the core, side by side in target/release
 build:
@@ -57,6 +57,31 @@ install: build
 lint:
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets --release -- -D warnings
+
+# The benchmarks (issue 6): not part of `make test` or CI. Builds the release artifacts, installs
+# what pickleguard is compared against (torch, fickling, picklescan, modelscan, pyperformance) into
+# their own venv, rebuilt only when bench/requirements-bench.txt changes (the stamp is keyed by its
+# hash), then writes BENCHMARKS.md, bench/results.json and bench/README_SECTION.md. About 25 minutes
+# on 2 cores; BENCH_ARGS="--quick" for a development run in a few minutes (figures not valid).
+BENCH_VENV  ?= .venv-bench
+BENCH_BASE  ?= $(ML_BASE)
+BENCH_STAMP := $(BENCH_VENV)/.installed-$(shell sha256sum bench/requirements-bench.txt | cut -c1-16)
+BENCH_ARGS  ?=
+
+## bench: BENCHMARKS.md: load, start-up, audit-event and scanner costs beside fickling, torch weights_only, picklescan and modelscan
+bench: build bench-venv
+	$(BENCH_VENV)/bin/python bench/bench.py --shim $(SHIM) --cli $(CURDIR)/target/release/pickleguard $(BENCH_ARGS)
+
+## bench-venv: the benchmark venv (several GB, shares pip's cache with the ML test venv)
+bench-venv: $(BENCH_STAMP)
+
+$(BENCH_STAMP): bench/requirements-bench.txt
+	@echo "== bench venv: installing bench/requirements-bench.txt into $(BENCH_VENV) with $(BENCH_BASE)"
+	@test -x $(BENCH_VENV)/bin/python || $(BENCH_BASE) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --progress-bar off --disable-pip-version-check -r bench/requirements-bench.txt
+	@rm -f $(BENCH_VENV)/.installed-*
+	@touch $@
+	@echo "== bench venv ready"
 
 ## fuzz: fuzz the static scanner for FUZZ_SECONDS (needs a nightly toolchain and cargo-fuzz)
 FUZZ_SECONDS ?= 600
