@@ -123,9 +123,10 @@ pub fn str_view<'a>(object: &'a Bound<'_, PyAny>) -> Option<&'a str> {
         return None;
     }
     let len = usize::try_from(size).ok()?;
-    // SAFETY: CPython returned `len` initialised bytes of valid UTF-8 at `data`.
+    // SAFETY: CPython returned `len` initialised bytes at `data`, owned by `object`.
     let bytes = unsafe { std::slice::from_raw_parts(data.cast::<u8>(), len) };
-    std::str::from_utf8(bytes).ok()
+    // SAFETY: PyUnicode_AsUTF8AndSize returns valid UTF-8 or fails (handled above).
+    Some(unsafe { std::str::from_utf8_unchecked(bytes) })
 }
 
 /// Writes one line to standard error with a single `write(2)`: no locks, so it is safe in a

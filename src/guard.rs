@@ -4,11 +4,11 @@
 //! while calling into Python, so a thread that forks (which also needs the GIL) can never
 //! leave one locked in the child.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard};
 
 use pickleguard_policy::{Decision, Global, Mode, Policy, Settings, Source};
+use rustc_hash::FxHashMap;
 
 use crate::record::Recorder;
 use crate::Error;
@@ -20,7 +20,7 @@ const CACHE_LIMIT: usize = 4096;
 /// Decisions already made, by module then name, so a lookup needs no allocation.
 #[derive(Default)]
 struct DecisionCache {
-    by_module: HashMap<String, HashMap<String, Decision>>,
+    by_module: FxHashMap<String, FxHashMap<String, Decision>>,
     len: usize,
 }
 

@@ -96,7 +96,7 @@ fn check_find_class(py: Python<'_>, args: Option<Bound<'_, PyAny>>) -> PyResult<
     if args.len() != 2 {
         return Err(refused_args("expected (module, name)"));
     }
-    let (module, name) = (args.get_item(0)?, args.get_item(1)?);
+    let (module, name) = (args.get_borrowed_item(0)?, args.get_borrowed_item(1)?);
     let (Some(module), Some(name)) = (ffi::str_view(&module), ffi::str_view(&name)) else {
         return Err(refused_args("module and name must be str"));
     };
