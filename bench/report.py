@@ -52,8 +52,9 @@ def status(s):
 def summary_table(results):
     rows = []
     for t in results["targets"]:
-        rows.append([t["target"], t["figure"], t["value"], status(t["status"]), t["note"]])
-    return table(["target", "figure", "pickleguard", "status", "note"], rows)
+        note = "; ".join(x for x in (t.get("cause"), t["note"]) if x)
+        rows.append([t["target"], t["figure"], t["value"], status(t["status"]), note])
+    return table(["target", "figure", "pickleguard, median (min-max)", "status", "why / note"], rows)
 
 
 def machine_table(results):
@@ -134,7 +135,7 @@ def loads_section(sec):
         out += ["### %s (`%s`, %s%s)" % (title, e["loader"], mb(e["bytes"]),
                                          ", pickleguard with PICKLEGUARD_PACKS=" + e["pickleguard_packs"] if e["pickleguard_packs"] else ""), ""]
         if e.get("find_class_events") is not None:
-            out += ["The load raises %d `pickle.find_class` events (%d distinct globals): the only events "
+            out += ["The load raises %d `pickle.find_class` event(s) (%d distinct global(s)): the only events "
                     "pickleguard's hook does real work on." % (e["find_class_events"], e.get("distinct_globals") or 0), ""]
         if not e["listed_in_issue"]:
             out += ["Not in the issue's list: the same kind of objects pickled with the memo off, so each "
@@ -156,7 +157,8 @@ def loads_section(sec):
 def startup_section(sec):
     out = ["### `python -c pass`", "",
            "%d rounds of %d launches per variant, interleaved launch by launch; each round's figure is "
-           "the median launch; wall time seen by the parent." % (sec["rounds"], sec["launches_per_round"]), ""]
+           "the median launch; wall time of the whole process, fork to exit, taken by `bench/measure.c`." % (
+               sec["rounds"], sec["launches_per_round"]), ""]
     rows = []
     for label, e in sec["interpreters"].items():
         v = e["variants"]
@@ -208,9 +210,10 @@ def pyperf_section(sec):
         return "### pyperformance\n\nSkipped: " + sec["skipped"]
     out = ["### pyperformance", "",
            "pyperformance's own benchmark scripts, run with pyperf in worker mode: one fresh process per "
-           "round and variant, %d warm-up and %d values each at a fixed loop count; the figure is the "
-           "mean value per loop. `unpickle*` load datetime objects, so pickleguard runs them with "
-           "PICKLEGUARD_PACKS=stdlib-data." % (sec["warmups"], sec["values_per_process"]), ""]
+           "round and variant, %d rounds, %d warm-up and %d values each at a fixed loop count; the figure "
+           "is the mean value per loop (pyperf divides by loops and inner loops). Audit events per loop "
+           "are counted in separate, untimed runs. `unpickle*` load datetime objects, so pickleguard runs them with "
+           "PICKLEGUARD_PACKS=stdlib-data." % (sec["rounds"], sec["warmups"], sec["values_per_process"]), ""]
     rows = []
     for name, e in sec["benchmarks"].items():
         if "skipped" in e:
@@ -222,9 +225,10 @@ def pyperf_section(sec):
         d = 3 if m < 1 else (2 if m < 10 else 1)
         rows.append([name, fmt_spread(v["stock"]["seconds"], unit, d), fmt_spread(v["floor"]["seconds"], unit, d),
                      fmt_spread(v["pickleguard"]["seconds"], unit, d), fmt_pct(e["floor_vs_stock"]),
-                     fmt_pct(e["pickleguard_vs_stock"]), fmt_pct(e["pickleguard_vs_floor"])])
+                     fmt_pct(e["pickleguard_vs_stock"]), fmt_pct(e["pickleguard_vs_floor"]),
+                     ", ".join("%s x%g" % kv for kv in e.get("events_per_loop", {}).items()) or "none"])
     out.append(table(["benchmark", "stock µs/loop", "floor µs/loop", "pickleguard µs/loop", "floor vs stock",
-                      "pickleguard vs stock", "pickleguard vs floor"], rows))
+                      "pickleguard vs stock", "pickleguard vs floor", "audit events per loop"], rows))
     return "\n".join(out)
 
 
@@ -233,7 +237,8 @@ def scanner_section(sec):
     if sec.get("pickleguard_scan_missing"):
         out += ["**pickleguard scan: not measured.** " + sec["pickleguard_scan_missing"], ""]
     out += ["Each tool scans the same files as a user runs it: the whole process (start-up included) "
-            "is timed by the parent, and its peak RSS comes from `wait4`. MB/s = file size / wall time. "
+            "is timed, and its peak RSS taken, by `bench/measure.c` (fork, exec, `wait4` in a small C "
+            "parent, so neither the driver's fork nor its memory is counted). MB/s = file size / wall time. "
             "Speed-up = picklescan's time / the tool's time in the same round. The verdict column "
             "reads each tool's exit code (and notes a Python traceback), because the tools disagree on "
             "what is safe. A run is given up after %s s (the tool is then not run on that file again) "
@@ -253,10 +258,10 @@ def scanner_section(sec):
             verdict = ", ".join(t.get("verdicts", []))
             if t.get("crashed"):
                 verdict += ": `%s`" % t["crashed"][:100]
-            rows.append([tool, fmt_spread(t.get("seconds"), 1, 3), fmt_mbps(t.get("mb_per_s")),
+            rows.append([tool, fmt_spread(t.get("seconds"), 1e3, 1), fmt_mbps(t.get("mb_per_s")),
                          fmt_ratio(sp, 1) if sp else ("1 (baseline)" if tool == "picklescan" else "-"),
                          fmt_spread(t.get("peak_rss_bytes"), 1e-6, 0), verdict])
-        out += [table(["tool", "seconds, median (min-max)", "MB/s", "speed-up vs picklescan", "peak RSS MB", "verdict"], rows), ""]
+        out += [table(["tool", "ms, median (min-max)", "MB/s", "speed-up vs picklescan", "peak RSS MB", "verdict"], rows), ""]
     if sec.get("evil"):
         rows = []
         for loader, res in sec["evil"].items():
@@ -281,7 +286,8 @@ def callgrind_section(sec):
     out = ["## 5. Instruction counts (callgrind)", "",
            "Wall time on a shared 2-core machine moves by a few percent from run to run; instruction "
            "counts do not. Per-event figures are (Ir of N2 iterations - Ir of N1) / (N2 - N1), so "
-           "start-up cancels. Python: %s." % sec["python"], ""]
+           "start-up cancels; PYTHONHASHSEED=0. Python: %s; the `pickle.load` rows run in the bench venv and "
+           "count only inside `_pickle_load` (`--toggle-collect`), the hook calls it makes included." % sec["python"], ""]
     s = sec["startup"]
     rows = [["`python -c pass`, whole process", "{:,}".format(s["stock"]), "{:,}".format(s["floor"]),
              "{:,}".format(s["pickleguard"]), "{:+,}".format(s["pickleguard"] - s["stock"]),
@@ -289,6 +295,11 @@ def callgrind_section(sec):
     for label, r in sec["per_event"].items():
         rows.append([label + ", per event", "%.0f" % r["stock"], "%.0f" % r["floor"], "%.0f" % r["pickleguard"],
                      "%+.0f" % (r["pickleguard"] - r["stock"]), "%+.0f" % (r["pickleguard"] - r["floor"])])
+    for name, r in sec.get("loads", {}).items():
+        rows.append(["inside `pickle.load` of the %s" % WORKLOAD_LABEL.get(name, name), "{:,}".format(r["stock"]),
+                     "{:,}".format(r["floor"]), "{:,}".format(r["pickleguard"]),
+                     "{:+,} ({:+.3f}%)".format(r["pickleguard"] - r["stock"], (r["pickleguard"] / r["stock"] - 1) * 100),
+                     "{:+,} ({:+.3f}%)".format(r["pickleguard"] - r["floor"], (r["pickleguard"] / r["floor"] - 1) * 100)])
     out.append(table(["instructions (Ir)", "stock", "floor", "pickleguard", "pickleguard - stock", "pickleguard - floor"], rows))
     if sec.get("find_class_profile_top"):
         out += ["", "Where pickleguard's instructions go on the find_class loop (`callgrind_annotate --inclusive=yes`, "
@@ -305,11 +316,19 @@ def render_markdown(results, notes_path):
     if results.get("quick"):
         parts += ["> **QUICK MODE**: small files and fewer runs than the method requires. These figures "
                   "only show that the bench works; do not quote them.", ""]
+    if results.get("errors"):
+        parts += ["> **Sections that failed in this run** (their figures are missing): " + "; ".join(
+            "%s: `%s`" % kv for kv in results["errors"].items()), ""]
     parts += ["## Summary against the targets", "", summary_table(results), "",
               "## Machine", "", machine_table(results), "",
               "## Method", "",
-              "- Every figure is the median over %d runs (start-up and loops: see their sections), each in a "
-              "fresh process, with the min-max of those runs." % m.get("runs", 0),
+              "- Every figure is the median over at least 5 runs, each in a fresh process, with the min-max of "
+              "those runs: %s." % ", ".join(x for x in (
+                  "loads %s runs" % sec["loads"]["runs"] if "loads" in sec else "",
+                  "start-up %s rounds of %s launches" % (sec["startup"]["rounds"], sec["startup"]["launches_per_round"]) if "startup" in sec else "",
+                  "audit-heavy loops %s runs" % sec["loops"]["rounds"] if "loops" in sec else "",
+                  "pyperformance %s runs" % sec["pyperformance"].get("rounds") if "pyperformance" in sec and "rounds" in sec["pyperformance"] else "",
+                  "scanners %s runs" % m.get("runs", 0) if "scanner" in sec else "") if x),
               "- The variants of a comparison are interleaved run by run (A B C, then C B A, ...) so that drift "
               "on this shared, noisy machine hits them alike. A ratio is the median of the per-round ratios "
               "to the baseline measured in the same round, with their min-max.",
@@ -343,7 +362,7 @@ def render_markdown(results, notes_path):
     if os.path.exists(notes_path):
         with open(notes_path) as f:
             parts += [f.read().strip(), ""]
-    parts += ["## Reproduce", "", "    make bench                     # ~25 min on 2 cores; needs network to PyPI once for .venv-bench",
+    parts += ["## Reproduce", "", "    make bench                     # ~20 min on 2 cores; needs network to PyPI once for .venv-bench",
               "    .venv-bench/bin/python bench/bench.py --quick --only loads   # a section, small files (figures not valid)",
               "    .venv-bench/bin/python bench/report.py                      # re-render from bench/results.json", ""]
     return "\n".join(parts)
@@ -352,7 +371,7 @@ def render_markdown(results, notes_path):
 def render_readme_section(results):
     rows = []
     for t in results["targets"]:
-        rows.append([t["target"], t["figure"], t["value"], status(t["status"])])
+        rows.append([t["target"], t["figure"], t["value"], status(t["status"]), t.get("cause", "")])
     missed = [t for t in results["targets"] if t["status"] == "MISSED"]
     unmeasured = [t for t in results["targets"] if t["status"] == "n/a"]
     lines = ["## Performance", "",
@@ -360,12 +379,13 @@ def render_readme_section(results):
              "variants interleaved, ratios taken against the baseline of the same round. Method, every "
              "figure with its min-max, fickling, `torch.load(weights_only=True)`, picklescan and modelscan "
              "side by side: [BENCHMARKS.md](BENCHMARKS.md)." % results["machine"].get("cpu_model", ""), "",
-             table(["target", "measured on", "pickleguard", "status"], rows), ""]
+             table(["target", "measured on", "pickleguard, median (min-max)", "status", "why it missed"], rows), ""]
     if results.get("quick"):
         lines += ["**These figures come from a QUICK development run and are not valid.**", ""]
     if missed:
-        lines += ["%d figure(s) miss their target; BENCHMARKS.md names the cause of each, found by "
-                  "profiling." % len(missed), ""]
+        lines += ["%d figure(s) miss their target. *noise* means the instruction counts (callgrind), which do "
+                  "not move between runs, show no cost that could explain the wall-time figure; *real* means "
+                  "they do. BENCHMARKS.md has every figure, the profiles and the causes." % len(missed), ""]
     if unmeasured:
         lines += ["Not measured yet: " + "; ".join(sorted(set(t["note"] or t["figure"] for t in unmeasured))), ""]
     return "\n".join(lines)
