@@ -112,15 +112,14 @@ struct File<'a> {
 
 impl File<'_> {
     fn problem(&self, settings: &mut Settings, at: Range<usize>, message: String) {
-        let line = 1 + self.text[..at.start.min(self.text.len())]
-            .matches('\n')
-            .count();
+        let line = self.line(&at);
         settings.problems.push(Problem::new(
             format!("{}:{line}", self.path.display()),
             message,
         ));
     }
 
+    /// The 1-based line a span starts on.
     fn line(&self, at: &Range<usize>) -> u32 {
         let line = 1 + self.text[..at.start.min(self.text.len())]
             .matches('\n')
