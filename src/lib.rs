@@ -21,6 +21,7 @@ mod module;
 mod raw_allocator;
 mod record;
 mod refusal;
+mod unpickler;
 
 use std::ffi::c_int;
 use std::panic::catch_unwind;

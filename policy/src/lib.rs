@@ -21,6 +21,7 @@ pub mod packs;
 mod problem;
 mod py2;
 mod py2_names;
+pub mod reconstruct;
 pub mod settings;
 
 pub use decision::{Allowance, Decision, Policy, Source};

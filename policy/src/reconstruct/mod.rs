@@ -1,0 +1,120 @@
+//! Reconstruction rules: what a pickle may *do* with an allowed global.
+//!
+//! A name on the allowlist is not enough: `numpy.dtype` with a forged state, or
+//! `numpy.ndarray` applied directly, hurts the process without naming anything else. Every pack
+//! entry therefore says which opcodes may apply it ([`Apply`]) and which checks its arguments
+//! and state must pass. The runtime unpickler converts the Python objects it is about to hand
+//! to library code into a [`Value`]; the scanner builds the same [`Value`] from literals in the
+//! stream. Both ask [`check_apply`] and [`check_build`], so a scan and a load agree.
+//!
+//! INTERFACE CONTRACT (shared by the runtime unpickler in `src/` and the scanner in `scan/`):
+//! the names and signatures of [`Apply`], [`Value`], [`Violation`], [`check_apply`] and
+//! [`check_build`] are fixed; the bodies and the rules behind them are this module's business.
+
+use crate::Global;
+
+/// How a pickle applies a global it resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Apply {
+    /// `REDUCE`: `callable(*args)`.
+    Reduce,
+    /// `NEWOBJ`: `cls.__new__(cls, *args)`.
+    NewObj,
+    /// `NEWOBJ_EX`: `cls.__new__(cls, *args, **kwargs)`.
+    NewObjEx,
+    /// `BUILD`: `obj.__setstate__(state)` or the `__dict__`/slots update.
+    Build,
+    /// `INST`/`OBJ`: protocol 0/1 class instantiation, `cls(*args)`.
+    Instantiate,
+}
+
+/// A value as the checks see it: the runtime converts Python objects into this, the scanner
+/// builds it from literals. Large payloads are summarised (bytes by length) so that checking
+/// never copies model weights.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    /// `None`.
+    None,
+    /// `True` / `False`.
+    Bool(bool),
+    /// An `int` that fits in an i64.
+    Int(i64),
+    /// An `int` outside the i64 range.
+    BigInt,
+    /// A `float`.
+    Float(f64),
+    /// A `str`.
+    Str(String),
+    /// A `bytes`, `bytearray` or buffer, by length only.
+    Bytes(usize),
+    /// A `tuple`.
+    Tuple(Vec<Value>),
+    /// A `list`.
+    List(Vec<Value>),
+    /// A `dict`, in insertion order.
+    Dict(Vec<(Value, Value)>),
+    /// A class or function that the pickle resolved with a global opcode.
+    Global(Global),
+    /// An object the pickle built by applying an allowed global: the global, the arguments it
+    /// was applied to, and the state a BUILD gave it (if any yet).
+    Built {
+        /// The global that was applied.
+        by: Global,
+        /// How it was applied.
+        apply: Apply,
+        /// The arguments (a `Tuple`; for NEWOBJ_EX a `Tuple` of `(args, kwargs)`).
+        args: Box<Value>,
+        /// The BUILD state, once one was applied.
+        state: Option<Box<Value>>,
+    },
+    /// Anything else (a persistent id's object, a PickleBuffer, ...): its Python type name.
+    Opaque(String),
+}
+
+/// Why a reconstruction step was refused: the check that failed, and what it saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The check's name, as the rules and ALLOWLIST.md spell it (e.g. `numpy-dtype-state`).
+    pub check: &'static str,
+    /// What was wrong, for the refusal message.
+    pub detail: String,
+}
+
+/// Checks applying `global` with `apply` to `args` (a [`Value::Tuple`]) and, for NEWOBJ_EX,
+/// `kwargs` (a [`Value::Dict`]). `Ok` when the rules for `global` allow it.
+///
+/// Globals without rules (those an operator allowed by hand) may be applied in any way.
+pub fn check_apply(
+    global: &Global,
+    apply: Apply,
+    args: &Value,
+    kwargs: Option<&Value>,
+) -> Result<(), Violation> {
+    let _ = (global, apply, args, kwargs);
+    Ok(())
+}
+
+/// Checks a BUILD of `state` onto `target`, an object the pickle built ([`Value::Built`]).
+pub fn check_build(target: &Value, state: &Value) -> Result<(), Violation> {
+    let _ = (target, state);
+    Ok(())
+}
+
+/// What the runtime must do before applying `global` with `apply`, decided from the names
+/// alone so that the common case converts nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// No check needs the arguments: apply it.
+    Allow,
+    /// Convert the arguments (or state) to [`Value`]s and call [`check_apply`] /
+    /// [`check_build`].
+    CheckValues,
+    /// This opcode may never apply this global.
+    Refuse(Violation),
+}
+
+/// The [`Plan`] for applying `global` with `apply`.
+pub fn plan(global: &Global, apply: Apply) -> Plan {
+    let _ = (global, apply);
+    Plan::Allow
+}
