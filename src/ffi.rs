@@ -161,3 +161,10 @@ pub fn python_version() -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// Whether the process runs in secure-execution mode (setuid, setgid, raised file
+/// capabilities): the kernel's `AT_SECURE`, which the dynamic loader and glibc also follow.
+pub fn secure_execution() -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector the kernel gave the process.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}

@@ -38,6 +38,8 @@ const CORE_FILE: &[u8] = b"libpickleguard_core.so";
 const VERSION: &[u8] = env!("CARGO_PKG_VERSION").as_bytes();
 /// Exit status of a Python process that must be protected and cannot be (`EX_UNAVAILABLE`).
 const EXIT_UNPROTECTED: c_int = 69;
+/// `pickleguard_install`'s status when it failed and the configuration requires protection.
+const CORE_FAILED_REQUIRED: c_int = 3;
 
 /// The constructor, run by the dynamic loader when the shim is loaded, before `main`.
 #[used]
@@ -70,7 +72,7 @@ pub extern "C" fn pickleguard_shim_protect() {
     let mut path = Text::new();
     if let Err(why) = load_core_if_python(secure, &mut path) {
         why.report();
-        if required(secure) {
+        if matches!(why, Unprotected::CoreFailedRequired) || required(secure) {
             require_failed();
         }
     }
@@ -98,6 +100,8 @@ enum Unprotected<'a> {
     VersionMismatch(&'a [u8], &'a [u8]),
     /// The core ran and reported (on stderr) that it could not protect the process.
     CoreFailed,
+    /// As `CoreFailed`, and the configuration the core read requires protection.
+    CoreFailedRequired,
 }
 
 impl Unprotected<'_> {
@@ -157,7 +161,7 @@ impl Unprotected<'_> {
                 line.push_cut(VERSION);
                 line.push_cut(b"`; install both from the same build");
             }
-            Unprotected::CoreFailed => return,
+            Unprotected::CoreFailed | Unprotected::CoreFailedRequired => return,
         }
         line.push_cut(b"; this process is NOT protected against unsafe pickles\n");
         sys::write_stderr(line.as_bytes());
@@ -200,6 +204,7 @@ fn load_core_if_python(
     // It returns 0 when the process is protected; otherwise it has printed why not.
     match unsafe { sys::call_int(install) } {
         0 => Ok(()),
+        CORE_FAILED_REQUIRED => Err(Unprotected::CoreFailedRequired),
         _ => Err(Unprotected::CoreFailed),
     }
 }
@@ -254,7 +259,7 @@ fn is_yes(value: &[u8]) -> bool {
 /// Ends a Python process that must be protected and is not, before any Python code runs.
 fn require_failed() -> ! {
     sys::write_stderr(
-        b"pickleguard: protection is required (PICKLEGUARD_REQUIRE) and this Python process cannot be protected; exiting with status 69 before any Python code runs\n",
+        b"pickleguard: protection is required (PICKLEGUARD_REQUIRE or `require = true`) and this Python process cannot be protected; exiting with status 69 before any Python code runs\n",
     );
     sys::exit_now(EXIT_UNPROTECTED)
 }

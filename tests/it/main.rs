@@ -23,4 +23,5 @@ mod ml_examples;
 mod ml_stack;
 mod robustness;
 mod scan;
+mod secure_execution;
 mod support;

@@ -388,3 +388,86 @@ fn copy_tree(from: &Path, to: &Path, skip: &[&str]) {
         }
     }
 }
+
+/// Compiles C `source` with `cc` into `output`, with `args` (e.g. `-shared -fPIC`, `-D...`,
+/// `-l...`). Panics with the compiler's output on failure.
+pub fn compile_c(source: &str, output: &Path, args: &[&str]) {
+    let source_path = output.with_extension("c");
+    std::fs::write(&source_path, source).expect("write C source");
+    let result = Command::new("cc")
+        .arg("-o")
+        .arg(output)
+        .arg(&source_path)
+        .args(args)
+        .output()
+        .expect("cc is needed");
+    assert!(
+        result.status.success(),
+        "cc {} failed:\n{}",
+        source_path.display(),
+        text(&result.stderr)
+    );
+}
+
+/// Whether the filesystem holding `path` honours setuid bits (not mounted `nosuid`).
+pub fn honours_setuid(path: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let point = fields.nth(1)?;
+            let options = fields.nth(1)?;
+            Some((PathBuf::from(point), options.to_string()))
+        })
+        .filter(|(point, _)| path.starts_with(point))
+        .max_by_key(|(point, _)| point.as_os_str().len())
+        .is_some_and(|(_, options)| !options.split(',').any(|o| o == "nosuid"))
+}
+
+/// A private mount namespace whose `/etc` is an overlay of the host's: files put there (such
+/// as `/etc/ld.so.preload`) exist only inside the namespace and vanish with it. The host's
+/// `/etc` is never written, and the namespace's mounts never propagate back.
+pub struct PrivateEtc {
+    dir: TempDir,
+}
+
+impl PrivateEtc {
+    pub fn new(label: &str) -> PrivateEtc {
+        let dir = TempDir::new(label);
+        for sub in ["upper", "work"] {
+            std::fs::create_dir(dir.path().join(sub)).expect("create overlay dir");
+        }
+        PrivateEtc { dir }
+    }
+
+    /// Puts `content` at `/etc/<relative>` inside, owned by `uid`, with permission bits `mode`.
+    pub fn write(&self, relative: &str, content: &str, uid: u32, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join("upper").join(relative);
+        std::fs::create_dir_all(path.parent().expect("a file under /etc")).expect("create dir");
+        std::fs::write(&path, content).expect("write overlay file");
+        std::os::unix::fs::chown(&path, Some(uid), Some(uid)).expect("chown overlay file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// `argv` run inside the namespace, with an environment of `PATH` alone.
+    pub fn command(&self, argv: &[&OsStr]) -> Command {
+        let mut command = Command::new("unshare");
+        command
+            .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+            .arg(
+                "set -e; mount -t overlay pickleguard-test-etc \
+                 -o lowerdir=/etc,upperdir=\"$1\",workdir=\"$2\" /etc; shift 2; exec \"$@\"",
+            )
+            .arg("sh")
+            .arg(self.dir.path().join("upper"))
+            .arg(self.dir.path().join("work"))
+            .args(argv)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .stdin(Stdio::null());
+        command
+    }
+}
