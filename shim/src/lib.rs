@@ -24,6 +24,7 @@
 )]
 
 mod elf;
+mod require;
 mod sys;
 mod text;
 
@@ -48,7 +49,9 @@ static CONSTRUCTOR: extern "C" fn() = constructor;
 
 extern "C" fn constructor() {
     // Every copy of the shim in the process funnels into the first one in the global scope,
-    // so two installed copies still give one core and one policy.
+    // so two installed copies still give one core and one policy. (For preloaded copies the
+    // loader's symbol interposition already does this; the lookup also covers a copy loaded
+    // later with RTLD_LOCAL.)
     let first = sys::global_symbol(c"pickleguard_shim_protect");
     let own = pickleguard_shim_protect as extern "C" fn();
     if first.is_null() || first == own as *mut c_void {
@@ -72,7 +75,7 @@ pub extern "C" fn pickleguard_shim_protect() {
     let mut path = Text::new();
     if let Err(why) = load_core_if_python(secure, &mut path) {
         why.report();
-        if matches!(why, Unprotected::CoreFailedRequired) || required(secure) {
+        if matches!(why, Unprotected::CoreFailedRequired) || require::required(secure) {
             require_failed();
         }
     }
@@ -238,22 +241,6 @@ fn core_path(secure: bool, out: &mut Text<{ sys::PATH_MAX }>) -> bool {
     let mut resolved = [0u8; sys::PATH_MAX];
     let own = sys::real_path(own, &mut resolved).unwrap_or(own);
     out.push(own.to_bytes()) && out.truncate_after_last_slash() && out.push(CORE_FILE)
-}
-
-/// Whether the process must not run unprotected: `PICKLEGUARD_REQUIRE=1` (ignored in
-/// secure-execution mode).
-fn required(secure: bool) -> bool {
-    if secure {
-        return false;
-    }
-    sys::env(c"PICKLEGUARD_REQUIRE").is_some_and(|value| is_yes(value.to_bytes()))
-}
-
-/// `1`, `true`, `yes` or `on`, any case.
-fn is_yes(value: &[u8]) -> bool {
-    [&b"1"[..], b"true", b"yes", b"on"]
-        .iter()
-        .any(|yes| value.eq_ignore_ascii_case(yes))
 }
 
 /// Ends a Python process that must be protected and is not, before any Python code runs.

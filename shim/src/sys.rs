@@ -17,6 +17,8 @@ const AT_SECURE: c_ulong = 23;
 const O_RDONLY_CLOEXEC: c_int = 0o2_000_000;
 /// `O_NONBLOCK`: opening a FIFO must not wait for a writer.
 const O_NONBLOCK: c_int = 0o4_000;
+/// `AT_FDCWD`: a relative path starts at the working directory.
+const AT_FDCWD: c_int = -100;
 /// `AT_EMPTY_PATH`: `statx` on the descriptor itself.
 const AT_EMPTY_PATH: c_int = 0x1000;
 /// `STATX_TYPE | STATX_MODE | STATX_UID | STATX_SIZE`.
@@ -181,6 +183,30 @@ pub struct FileFacts {
     pub mode: u16,
 }
 
+/// What `statx` says about the file at `path` (symlinks followed), without opening it.
+pub fn file_facts(path: &CStr) -> Option<FileFacts> {
+    let mut out = core::mem::MaybeUninit::<Statx>::zeroed();
+    // SAFETY:
+    // - `path` is NUL-terminated; AT_FDCWD resolves a relative path from the working
+    //   directory, and the flags (0) follow symlinks.
+    // - `out` is writable memory with the kernel's `struct statx` layout.
+    let status = unsafe { statx(AT_FDCWD, path.as_ptr(), 0, STATX_WANTED, out.as_mut_ptr()) };
+    if status != 0 {
+        return None;
+    }
+    // SAFETY: statx succeeded; the zeroed start makes every skipped field a valid 0.
+    Some(facts_of(&unsafe { out.assume_init() }))
+}
+
+fn facts_of(out: &Statx) -> FileFacts {
+    FileFacts {
+        regular: out.stx_mode & S_IFMT == S_IFREG,
+        size: out.stx_size,
+        uid: out.stx_uid,
+        mode: out.stx_mode & 0o7777,
+    }
+}
+
 /// A read-only file descriptor, closed on drop.
 pub struct File(c_int);
 
@@ -212,13 +238,7 @@ impl File {
         }
         // SAFETY: statx succeeded and filled the structure in (it was zeroed before, so any
         // field the kernel skipped is 0, a valid value for every field).
-        let out = unsafe { out.assume_init() };
-        Some(FileFacts {
-            regular: out.stx_mode & S_IFMT == S_IFREG,
-            size: out.stx_size,
-            uid: out.stx_uid,
-            mode: out.stx_mode & 0o7777,
-        })
+        Some(facts_of(&unsafe { out.assume_init() }))
     }
 
     /// Fills `buffer` from `offset`. False if the file ends first or cannot be read.
@@ -229,6 +249,14 @@ impl File {
         // SAFETY: `buffer` is writable for its whole length; pread writes at most that much.
         let read = unsafe { pread64(self.0, buffer.as_mut_ptr().cast(), buffer.len(), offset) };
         usize::try_from(read).is_ok_and(|read| read == buffer.len())
+    }
+
+    /// Reads up to `buffer.len()` bytes from `offset`: the count read, 0 at the end.
+    pub fn read_at(&self, buffer: &mut [u8], offset: u64) -> Option<usize> {
+        let offset = i64::try_from(offset).ok()?;
+        // SAFETY: `buffer` is writable for its whole length; pread writes at most that much.
+        let read = unsafe { pread64(self.0, buffer.as_mut_ptr().cast(), buffer.len(), offset) };
+        usize::try_from(read).ok()
     }
 }
 
