@@ -11,6 +11,7 @@
 mod api;
 mod attacks;
 mod benign;
+mod bounded_config;
 mod cli;
 mod config;
 mod examples;
