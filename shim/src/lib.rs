@@ -110,7 +110,9 @@ enum Unprotected<'a> {
 impl Unprotected<'_> {
     /// Prints the one line (the core prints its own).
     fn report(&self) {
-        let mut line = Text::<1024>::new();
+        // Room for two paths (the loader's message repeats the path) and the words around
+        // them, so the line's end is never cut.
+        let mut line = Text::<{ 3 * sys::PATH_MAX }>::new();
         line.push_cut(b"pickleguard: ");
         match *self {
             Unprotected::NoAuditHooks => {
