@@ -14,6 +14,7 @@ mod benign;
 mod bounded_config;
 mod cli;
 mod config;
+mod deploying;
 mod examples;
 mod host_processes;
 mod installs;
