@@ -117,6 +117,16 @@ impl Setup {
     /// Runs the script with `env`; as `nobody` through the setuid bit (secure-execution mode)
     /// when `secure`, as root otherwise (the control). Returns the script's JSON and stderr.
     fn run(&self, secure: bool, env: &[(&str, &str)]) -> (serde_json::Value, String) {
+        self.run_program(&self.python, secure, env)
+    }
+
+    /// [`Setup::run`] with another setuid program that takes Python's command line.
+    fn run_program(
+        &self,
+        program: &Path,
+        secure: bool,
+        env: &[(&str, &str)],
+    ) -> (serde_json::Value, String) {
         let _ = std::fs::remove_dir(self.path("PAYLOAD-RAN"));
         let mut argv: Vec<&OsStr> = Vec::new();
         if secure {
@@ -135,7 +145,7 @@ impl Setup {
         argv.extend(pairs.iter().map(OsStr::new));
         let marker = self.path("PAYLOAD-RAN");
         argv.extend([
-            self.python.as_os_str(),
+            program.as_os_str(),
             OsStr::new("-c"),
             OsStr::new(SCRIPT),
             marker.as_os_str(),
@@ -278,4 +288,57 @@ fn a_setuid_python_trusts_only_root_owned_configuration_in_etc() {
     // The control: the same nobody-owned file applies to an ordinary process.
     let (result, _) = setup.run(false, &[]);
     assert_eq!(result["fraction"], "loaded", "SX-6 control: {result}");
+}
+
+/// A C program that embeds CPython through its shared libpython: `Py_BytesMain` runs Python's
+/// own command line, as many embedding hosts do.
+const C_HOST: &str = r#"
+#include <Python.h>
+int main(int argc, char **argv) { return Py_BytesMain(argc, argv); }
+"#;
+
+/// SX-7: a setuid-root C program embedding pyenv's libpython 3.12, run by `nobody`, ignores
+/// `PICKLEGUARD_MODE=off` and `PICKLEGUARD_CORE`, like the setuid interpreter. The control run
+/// by root obeys `PICKLEGUARD_MODE=off`. Fails if the embedding host, with its libpython loaded
+/// as a dependency rather than linked in, escapes secure-execution mode.
+#[test]
+fn a_setuid_c_host_embedding_libpython_ignores_the_callers_variables() {
+    let Some(setup) = Setup::new() else {
+        return;
+    };
+    let Some(python) = support::embeddable_python("3.12.", "SX-7") else {
+        return;
+    };
+    let host = setup.path("embedding-host");
+    support::compile_c_host(&python, C_HOST, &host);
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
+    let home = python.home.to_str().expect("utf-8 pyenv path");
+    let evil = setup.evil_core.to_str().expect("utf-8 temp path");
+    let env = [
+        ("PYTHONHOME", home),
+        ("PICKLEGUARD_MODE", "off"),
+        ("PICKLEGUARD_CORE", evil),
+    ];
+    let (result, stderr) = setup.run_program(&host, true, &env);
+    assert_eq!(result["active"], true, "SX-7: {result} {stderr}");
+    assert_eq!(
+        result["payload"], "UnsafeFileError",
+        "SX-7: {result} {stderr}"
+    );
+    assert!(!setup.payload_ran(), "SX-7: the payload ran as root");
+    assert!(
+        !setup.path("EVIL-CORE-RAN").exists(),
+        "SX-7: the evil core ran"
+    );
+
+    let control = [("PYTHONHOME", home), ("PICKLEGUARD_MODE", "off")];
+    let (result, stderr) = setup.run_program(&host, false, &control);
+    assert_eq!(
+        result["payload"], "loaded",
+        "SX-7 control: {result} {stderr}"
+    );
+    assert!(
+        setup.payload_ran(),
+        "SX-7 control: the payload would have run"
+    );
 }

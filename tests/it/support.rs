@@ -471,3 +471,52 @@ impl PrivateEtc {
         command
     }
 }
+
+/// A pyenv CPython with its headers and shared libpython, for C programs that embed it.
+#[derive(Debug, Clone)]
+pub struct EmbeddablePython {
+    /// `3.12.1`.
+    pub version: String,
+    /// The installation prefix (`PYTHONHOME`).
+    pub home: PathBuf,
+    /// `python3.12`: the include directory and library name.
+    pub name: String,
+}
+
+/// The newest pyenv CPython starting with `prefix` (`3.12.`) that has a shared libpython, or
+/// `None` with a SKIP line naming `what`.
+pub fn embeddable_python(prefix: &str, what: &str) -> Option<EmbeddablePython> {
+    let Some((version, executable)) = pyenv_python(prefix) else {
+        eprintln!("SKIP: {what}: CPython {prefix}x is not installed under pyenv");
+        return None;
+    };
+    let home = executable.parent()?.parent()?.to_path_buf();
+    let mut parts = version.split('.');
+    let name = format!("python{}.{}", parts.next()?, parts.next()?);
+    if !home.join(format!("lib/lib{name}.so")).is_file() {
+        eprintln!("SKIP: {what}: {} has no shared libpython", home.display());
+        return None;
+    }
+    Some(EmbeddablePython {
+        version,
+        home,
+        name,
+    })
+}
+
+/// Compiles a C program that embeds `python` (its headers, linked to its shared libpython with
+/// an absolute rpath, so it runs without `LD_LIBRARY_PATH`, setuid included).
+pub fn compile_c_host(python: &EmbeddablePython, source: &str, output: &Path) {
+    let include = python.home.join("include").join(&python.name);
+    let lib = python.home.join("lib");
+    compile_c(
+        source,
+        output,
+        &[
+            &format!("-I{}", include.display()),
+            &format!("-L{}", lib.display()),
+            &format!("-Wl,-rpath,{}", lib.display()),
+            &format!("-l{}", python.name),
+        ],
+    );
+}
