@@ -320,7 +320,8 @@ fn a_setuid_c_host_embedding_libpython_ignores_the_callers_variables() {
         ("PICKLEGUARD_CORE", evil),
     ];
     let (result, stderr) = setup.run_program(&host, true, &env);
-    assert_eq!(result["active"], true, "SX-7: {result} {stderr}");
+    let label = format!("SX-7 (libpython {})", python.version);
+    assert_eq!(result["active"], true, "{label}: {result} {stderr}");
     assert_eq!(
         result["payload"], "UnsafeFileError",
         "SX-7: {result} {stderr}"
