@@ -251,7 +251,7 @@ fn require_stops_an_unprotectable_python_before_its_code_runs() {
     let mut pythons: Vec<PathBuf> = vec![python().to_path_buf()];
     match support::pyenv_python("3.7.") {
         Some((_, old)) => pythons.push(old),
-        None => eprintln!("SKIP: IN-5 with CPython 3.7: not installed under pyenv"),
+        None => support::skip("IN-5 with CPython 3.7: not installed under pyenv"),
     }
     for env in settings {
         for python in &pythons {

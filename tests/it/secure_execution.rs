@@ -69,15 +69,17 @@ impl Setup {
             return None;
         }
         if !Path::new(PYTHON).is_file() {
-            eprintln!("SKIP: the secure-execution tests: Debian's {PYTHON} is not installed");
+            support::skip(&format!(
+                "the secure-execution tests: Debian's {PYTHON} is not installed"
+            ));
             return None;
         }
         let dir = TempDir::new("secure-execution");
         if !support::honours_setuid(dir.path()) {
-            eprintln!(
-                "SKIP: the secure-execution tests: {} is on a nosuid filesystem",
+            support::skip(&format!(
+                "the secure-execution tests: {} is on a nosuid filesystem",
                 dir.path().display()
-            );
+            ));
             return None;
         }
         let python = dir.path().join("python-setuid");

@@ -62,7 +62,7 @@ pub fn interpreters() -> &'static [Interpreter] {
                     label: format!("{version} (pyenv, shared libpython)"),
                     path,
                 }),
-                None => eprintln!("SKIP: CPython 3.{minor} is not installed under pyenv"),
+                None => skip(&format!("CPython 3.{minor} is not installed under pyenv")),
             }
         }
         let system = PathBuf::from("/usr/bin/python3.11");
@@ -72,7 +72,7 @@ pub fn interpreters() -> &'static [Interpreter] {
                 path: system,
             });
         } else {
-            eprintln!("SKIP: Debian's /usr/bin/python3.11 is not installed");
+            skip("Debian's /usr/bin/python3.11 is not installed");
         }
         assert!(!found.is_empty(), "no CPython >= 3.8 found to test against");
         found
@@ -245,7 +245,7 @@ pub fn root_or_skip(what: &str) -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("SKIP: {what}: needs root");
+        skip(&format!("{what}: needs root"));
     }
     root
 }
@@ -487,14 +487,19 @@ pub struct EmbeddablePython {
 /// `None` with a SKIP line naming `what`.
 pub fn embeddable_python(prefix: &str, what: &str) -> Option<EmbeddablePython> {
     let Some((version, executable)) = pyenv_python(prefix) else {
-        eprintln!("SKIP: {what}: CPython {prefix}x is not installed under pyenv");
+        skip(&format!(
+            "{what}: CPython {prefix}x is not installed under pyenv"
+        ));
         return None;
     };
     let home = executable.parent()?.parent()?.to_path_buf();
     let mut parts = version.split('.');
     let name = format!("python{}.{}", parts.next()?, parts.next()?);
     if !home.join(format!("lib/lib{name}.so")).is_file() {
-        eprintln!("SKIP: {what}: {} has no shared libpython", home.display());
+        skip(&format!(
+            "{what}: {} has no shared libpython",
+            home.display()
+        ));
         return None;
     }
     Some(EmbeddablePython {
@@ -519,4 +524,11 @@ pub fn compile_c_host(python: &EmbeddablePython, source: &str, output: &Path) {
             &format!("-l{}", python.name),
         ],
     );
+}
+
+/// Prints `SKIP: <message>` straight to the test process's stderr, so the line stays visible
+/// in a passing run (the test harness captures `eprintln!` and shows it only on failure).
+pub fn skip(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP: {message}");
 }
