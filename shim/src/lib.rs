@@ -253,7 +253,7 @@ fn core_path(secure: bool, out: &mut Text<{ sys::PATH_MAX }>) -> bool {
 /// Ends a Python process that must be protected and is not, before any Python code runs.
 fn require_failed() -> ! {
     sys::write_stderr(
-        b"pickleguard: protection is required (PICKLEGUARD_REQUIRE or `require = true`) and this Python process cannot be protected; exiting with status 69 before any Python code runs\n",
+        b"pickleguard: protection is required (PICKLEGUARD_REQUIRE or `require = true`) and this Python process cannot be protected; exiting with status 69\n",
     );
     sys::exit_now(EXIT_UNPROTECTED)
 }
