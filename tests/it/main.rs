@@ -20,6 +20,7 @@ mod learning;
 mod logging;
 mod ml_examples;
 mod ml_stack;
+mod reconstruction;
 mod robustness;
 mod scan;
 mod support;
