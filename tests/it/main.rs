@@ -18,6 +18,7 @@ mod host_processes;
 mod ipc;
 mod learning;
 mod logging;
+mod minimal_image;
 mod ml_examples;
 mod ml_stack;
 mod reconstruction;
