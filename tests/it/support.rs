@@ -74,6 +74,18 @@ pub fn interpreters() -> &'static [Interpreter] {
         } else {
             skip("Debian's /usr/bin/python3.11 is not installed");
         }
+        let sid = repo().join("target/python3.14/python3.14");
+        if sid.is_file() {
+            found.push(Interpreter {
+                label: "3.14 (Debian sid chroot, static libpython)".into(),
+                path: sid,
+            });
+        } else {
+            eprintln!(
+                "SKIP: CPython 3.14: no Debian sid chroot at {} (`make python314` makes it)",
+                sid.display()
+            );
+        }
         assert!(!found.is_empty(), "no CPython >= 3.8 found to test against");
         found
     })
