@@ -81,10 +81,10 @@ pub fn interpreters() -> &'static [Interpreter] {
                 path: sid,
             });
         } else {
-            eprintln!(
-                "SKIP: CPython 3.14: no Debian sid chroot at {} (`make python314` makes it)",
+            skip(&format!(
+                "CPython 3.14: no Debian sid chroot at {} (`make python314` makes it)",
                 sid.display()
-            );
+            ));
         }
         assert!(!found.is_empty(), "no CPython >= 3.8 found to test against");
         found
