@@ -96,7 +96,8 @@ enum Unprotected<'a> {
     CannotOpen(&'a [u8], &'a [u8]),
     /// The core file is not a regular file.
     NotRegular(&'a [u8]),
-    /// In secure-execution mode, a core not owned by root or writable by others.
+    /// In secure-execution mode, a core (or its directory) not owned by root or writable by
+    /// others.
     Untrusted(&'a [u8]),
     /// The core file is damaged or for another machine.
     Damaged(&'a [u8], elf::Defect),
@@ -142,7 +143,7 @@ impl Unprotected<'_> {
             Unprotected::Untrusted(path) => {
                 line.push_cut(b"the core library `");
                 line.push_cut(path);
-                line.push_cut(b"` is not owned by root or is writable by others, and this is a setuid, setgid or capability process");
+                line.push_cut(b"` or its directory is not owned by root or is writable by others, and this is a setuid, setgid or capability process");
             }
             Unprotected::Damaged(path, defect) => {
                 line.push_cut(b"the core library `");
@@ -228,10 +229,28 @@ fn check_core_file<'a>(c_path: &CStr, path: &'a [u8], secure: bool) -> Result<()
     if !facts.regular {
         return Err(Unprotected::NotRegular(path));
     }
-    if secure && (facts.uid != 0 || facts.mode & 0o022 != 0) {
+    if secure && !(trusted(&facts) && directory_trusted(path)) {
         return Err(Unprotected::Untrusted(path));
     }
     elf::check(&file, facts.size).map_err(|defect| Unprotected::Damaged(path, defect))
+}
+
+/// Owned by root and writable by no one else.
+fn trusted(facts: &sys::FileFacts) -> bool {
+    facts.uid == 0 && facts.mode & 0o022 == 0
+}
+
+/// Whether the directory holding `path` is [`trusted`]: if others could write to it, they could
+/// swap the core between the check and the load.
+fn directory_trusted(path: &[u8]) -> bool {
+    let mut directory = Text::<{ sys::PATH_MAX }>::new();
+    if !directory.push(path) || !directory.truncate_after_last_slash() {
+        return false;
+    }
+    directory
+        .as_c_str()
+        .and_then(sys::file_facts)
+        .is_some_and(|facts| trusted(&facts))
 }
 
 /// `PICKLEGUARD_CORE` (never in secure-execution mode), or `libpickleguard_core.so` in the

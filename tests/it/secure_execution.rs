@@ -345,3 +345,42 @@ fn a_setuid_c_host_embedding_libpython_ignores_the_callers_variables() {
         "SX-7 control: the payload would have run"
     );
 }
+
+/// SX-8: in secure-execution mode the core must sit in a directory only root can write to,
+/// or someone else could swap it between the shim's check and the load. The shim and core in
+/// a world-writable directory leave the setuid process unprotected, with one line saying why;
+/// the control: the same copies in a 0755 directory protect it.
+#[test]
+fn a_core_in_a_directory_others_can_write_is_not_loaded_by_a_setuid_python() {
+    let Some(setup) = Setup::new() else {
+        return;
+    };
+    let dir = setup.path("install");
+    std::fs::create_dir(&dir).expect("create install dir");
+    let shim = shim();
+    std::fs::copy(&shim, dir.join("libpickleguard.so")).expect("copy shim");
+    std::fs::copy(
+        shim.with_file_name("libpickleguard_core.so"),
+        dir.join("libpickleguard_core.so"),
+    )
+    .expect("copy core");
+    let preload = format!("{}\n", dir.join("libpickleguard.so").display());
+    setup.etc.write("ld.so.preload", &preload, 0, 0o644);
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod 777");
+    let (result, stderr) = setup.run(true, &[]);
+    assert_eq!(
+        result["active"],
+        serde_json::Value::Null,
+        "SX-8: {result} {stderr}"
+    );
+    assert!(
+        stderr.contains("or its directory is not owned by root or is writable by others")
+            && stderr.contains("NOT protected"),
+        "SX-8: {stderr}"
+    );
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod 755");
+    let (result, stderr) = setup.run(true, &[]);
+    assert_eq!(result["active"], true, "SX-8 control: {result} {stderr}");
+}
