@@ -491,6 +491,19 @@ fn joblib_sklearn_estimators_plain_and_compressed() {
     assert_eq!(default.markers(), Vec::<String>::new());
 }
 
+/// joblib.dump/joblib.load of plain numpy arrays (C and Fortran order, structured) loads with
+/// the default pack alone (`NumpyArrayWrapper`, its header checked by `joblib-array-wrapper`);
+/// an object array, which joblib writes as a nested pickle, has its payload refused.
+#[test]
+fn joblib_numpy_arrays_load_with_the_defaults() {
+    let Some(python) = ml_python("joblib_numpy_arrays_load_with_the_defaults") else {
+        return;
+    };
+    let (_, run) = control_and_guarded(&python, "joblib-arrays", &[], &[]);
+    run.case("joblib-arrays-plain");
+    run.case("joblib-arrays-zlib");
+}
+
 /// DataFrame.to_pickle/pandas.read_pickle, plain and gzip/bz2/xz/zip, with int, float, str,
 /// bool, categorical, nullable Int64, datetime (naive and UTC) and timedelta columns, and a
 /// Series. They need the `pandas` pack.

@@ -182,3 +182,41 @@ pub(crate) fn delegated_state(build: &Build<'_>) -> Result<(), String> {
     };
     rules::check_build(&target, build.state, build.depth + 1).map_err(|v| v.detail)
 }
+
+/// `dill._dill._create_array(f, args, state, npdict)`: `f(*args)`, then
+/// `__setstate__(state)` and `__dict__.update(npdict)` — a REDUCE and a BUILD the opcodes never
+/// show, so `f`'s own rules run on both.
+pub(crate) fn dill_create_array(call: &Call<'_>) -> Result<(), String> {
+    let (f, args, state, npdict) = match call.args {
+        [f, args, state] => (f, args, state, None),
+        [f, args, state, npdict] => (f, args, state, Some(npdict)),
+        _ => return Err("not (f, args, state[, npdict])".into()),
+    };
+    let f = as_global(f).ok_or("f is not a global")?;
+    if rules::lookup(&f.module, &f.name).is_none() {
+        return Err(format!("`{f}` has no rules to apply"));
+    }
+    rules::check_apply(f, Apply::Reduce, args, None, call.depth + 1)
+        .map_err(|v| format!("f `{f}` on args: {}", v.detail))?;
+    let made = Value::Built {
+        by: f.clone(),
+        apply: Apply::Reduce,
+        args: Box::new(args.clone()),
+        state: None,
+    };
+    rules::check_build(&made, state, call.depth + 1)
+        .map_err(|v| format!("the state: {}", v.detail))?;
+    match npdict {
+        None => Ok(()),
+        Some(attributes) => super::value::plain_attributes(attributes),
+    }
+}
+
+/// `sklearn.metrics._dist_metrics.newObj(cls)`: `cls.__new__(cls)` for a distance metric only.
+pub(crate) fn dist_metric_class(call: &Call<'_>) -> Result<(), String> {
+    match call.args {
+        [Value::Global(cls)] if cls.module == "sklearn.metrics._dist_metrics" => Ok(()),
+        [Value::Global(cls)] => Err(format!("`{cls}` is not a distance metric")),
+        _ => Err("not one distance-metric class".into()),
+    }
+}

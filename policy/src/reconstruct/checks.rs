@@ -117,4 +117,10 @@ checks! {
     /// A manager's BUILD state.
     PANDAS_MANAGER_STATE = "pandas-manager-state", State(pandas::manager_state),
         "pandas' 0.14.1 state whose slice placements tile 0..T exactly, T being the item count its index shows";
+    /// `dill._dill._create_array(f, args, state, npdict)`.
+    DILL_CREATE_ARRAY = "dill-create-array", Args(builtins::dill_create_array),
+        "f is a global with rules, and they pass on args (as a REDUCE) and on state (as a BUILD); npdict sets no dunder attribute";
+    /// `sklearn.metrics._dist_metrics.newObj(cls)`.
+    DIST_METRIC_CLASS = "dist-metric-class", Args(builtins::dist_metric_class),
+        "cls is one of scikit-learn's distance-metric classes";
 }

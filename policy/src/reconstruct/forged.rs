@@ -842,3 +842,43 @@ fn plans() {
         Plan::Refuse(_)
     ));
 }
+
+/// RC-22 dill's `_create_array(f, args, state)` calls `f(*args)` and `__setstate__(state)`
+/// itself, out of the opcodes' sight: `f` = `numpy.ndarray` with a shape is uninitialised
+/// memory, and `_reconstruct`'s state must pass the array checks. Refused; dill's genuine call
+/// passes.
+#[test]
+fn rc22_dill_create_array() {
+    let create = g("dill._dill", "_create_array");
+    let rc = Value::Global(g("numpy._core.multiarray", "_reconstruct"));
+    let rc_args = t(vec![
+        Value::Global(g("numpy", "ndarray")),
+        t(vec![i(0)]),
+        Value::Bytes(1),
+    ]);
+    let good = array_state(f8(), vec![2], Value::Bytes(16));
+    apply_ok(
+        &create,
+        Apply::Reduce,
+        t(vec![rc.clone(), rc_args.clone(), good, Value::None]),
+    );
+    let bad = array_state(object(), vec![2], Value::Bytes(16));
+    apply_refused(
+        &create,
+        Apply::Reduce,
+        t(vec![rc, rc_args, bad, Value::None]),
+        "dill-create-array",
+    );
+    let shape = t(vec![t(vec![i(1000)])]);
+    apply_refused(
+        &create,
+        Apply::Reduce,
+        t(vec![
+            Value::Global(g("numpy", "ndarray")),
+            shape,
+            Value::None,
+            Value::None,
+        ]),
+        "dill-create-array",
+    );
+}

@@ -65,9 +65,24 @@ impl Rule {
     }
 }
 
+/// The Python 2 modules whose names map onto globals that have rules (a test keeps this list
+/// complete), so that a global without rules costs one binary search, not a mapping scan.
+const PY2_MODULES_WITH_RULES: &[&str] = &[
+    "UserDict",
+    "UserList",
+    "UserString",
+    "__builtin__",
+    "copy_reg",
+    "exceptions",
+    "itertools",
+];
+
 /// The rule for `(module, name)`, under its raw name or its Python 2 spelling's mapping.
 pub(crate) fn lookup(module: &str, name: &str) -> Option<&'static Rule> {
     find(module, name).or_else(|| {
+        if !PY2_MODULES_WITH_RULES.contains(&module) {
+            return None;
+        }
         let (module3, name3) = py2::map(module, name)?;
         find(module3, name3)
     })
@@ -180,4 +195,27 @@ pub struct Build<'a> {
     /// The state.
     pub state: &'a Value,
     pub(crate) depth: u32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::py2_names::{IMPORT_MAPPING, NAME_MAPPING};
+
+    #[test]
+    fn every_python2_spelling_of_a_ruled_global_is_looked_up() {
+        for &(module, name, module3, name3) in NAME_MAPPING {
+            if find(module3, name3).is_some() {
+                assert!(PY2_MODULES_WITH_RULES.contains(&module), "{module}.{name}");
+                assert!(lookup(module, name).is_some(), "{module}.{name}");
+            }
+        }
+        for &(module, module3) in IMPORT_MAPPING {
+            if RULES.iter().any(|rule| rule.module == module3) {
+                assert!(PY2_MODULES_WITH_RULES.contains(&module), "{module}");
+            }
+        }
+        assert!(lookup("__builtin__", "set").is_some());
+        assert!(lookup("copy_reg", "_reconstructor").is_some());
+    }
 }
