@@ -882,3 +882,41 @@ fn rc22_dill_create_array() {
         "dill-create-array",
     );
 }
+
+/// RC-23 Python 2 spellings get the rules of the global CPython imports: `__builtin__.xrange`
+/// is `builtins.range`, a lazy iterable `set()` may not expand; `__builtin__.long` is `int`, a
+/// factory that may be called with no arguments.
+#[test]
+fn rc23_python2_spellings() {
+    let xrange = built(
+        "__builtin__",
+        "xrange",
+        Apply::Reduce,
+        t(vec![i(0), i(1 << 40)]),
+        None,
+    );
+    apply_refused(
+        &g("__builtin__", "set"),
+        Apply::Reduce,
+        t(vec![xrange]),
+        "items-from-literals",
+    );
+    apply_ok(
+        &g("collections", "defaultdict"),
+        Apply::Reduce,
+        t(vec![Value::Global(g("__builtin__", "long"))]),
+    );
+    let slice = built(
+        "__builtin__",
+        "slice",
+        Apply::Reduce,
+        t(vec![i(0), i(3), i(1)]),
+        None,
+    );
+    let unpickle = g("pandas._libs.internals", "_unpickle_block");
+    apply_ok(
+        &unpickle,
+        Apply::Reduce,
+        t(vec![Value::Opaque("ndarray".into()), slice, i(2)]),
+    );
+}

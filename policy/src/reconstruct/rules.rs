@@ -67,7 +67,7 @@ impl Rule {
 
 /// The Python 2 modules whose names map onto globals that have rules (a test keeps this list
 /// complete), so that a global without rules costs one binary search, not a mapping scan.
-const PY2_MODULES_WITH_RULES: &[&str] = &[
+pub(crate) const PY2_MODULES_WITH_RULES: &[&str] = &[
     "UserDict",
     "UserList",
     "UserString",

@@ -1,16 +1,18 @@
 //! Small readers over [`Value`] that the checks share.
 
-use super::Value;
-use crate::Global;
+use super::{rules, Value};
+use crate::{py2, Global};
 
-/// The `(module, name)` a global is imported as: Python 2 spellings of `builtins` and `copyreg`
-/// are mapped, the rest are taken as written.
+/// The `(module, name)` a global is imported as: the Python 2 spelling's mapping where one
+/// applies to a ruled global (`__builtin__.xrange` is `builtins.range`), else as written.
 pub(crate) fn names(global: &Global) -> (&str, &str) {
-    match global.module.as_str() {
-        "__builtin__" => ("builtins", global.name.as_str()),
-        "copy_reg" => ("copyreg", global.name.as_str()),
-        _ => (global.module.as_str(), global.name.as_str()),
+    let (module, name) = (global.module.as_str(), global.name.as_str());
+    if rules::PY2_MODULES_WITH_RULES.contains(&module) {
+        if let Some(mapped) = py2::map(module, name) {
+            return mapped;
+        }
     }
+    (module, name)
 }
 
 /// Whether `global` is one of `pairs`.
