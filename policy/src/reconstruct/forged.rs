@@ -920,3 +920,19 @@ fn rc23_python2_spellings() {
         t(vec![Value::Opaque("ndarray".into()), slice, i(2)]),
     );
 }
+
+/// The scanner's view-size helper: a view of 2x2 with strides (4, 2) from offset 4 needs 11
+/// elements; an empty view none.
+#[test]
+fn tensor_view_elements_for_the_scanner() {
+    let args = match v2(4, vec![2, 2], vec![4, 2]) {
+        Value::Tuple(items) => items,
+        _ => unreachable!(),
+    };
+    assert_eq!(super::tensor_view_elements(&args), Ok(11));
+    let empty = match v2(9, vec![0, 2], vec![4, 2]) {
+        Value::Tuple(items) => items,
+        _ => unreachable!(),
+    };
+    assert_eq!(super::tensor_view_elements(&empty), Ok(0));
+}

@@ -22,6 +22,7 @@ mod value;
 
 pub use numpy::{numpy_dtype, DtypeInfo};
 pub use rules::{Rule, RULE_CHECK};
+pub use torch::tensor_view_elements;
 
 use crate::Global;
 

@@ -196,3 +196,31 @@ pub(crate) fn rebuild_from_type(call: &Call<'_>) -> Result<(), String> {
         .map_err(|v| format!("func `{func}` on args: {}", v.detail))?;
     plain_attributes(state)
 }
+
+/// For the scanner, which sees a storage's element count in its persistent id: the number of
+/// elements a tensor rebuild's view needs (`offset + max index + 1`, 0 for an empty view), from
+/// the rebuild's arguments `(storage, offset, size, stride, ...)`. Compare it with the storage's
+/// element count: torch refuses a view past a checkpoint's storage at load, but a scan should
+/// say so first.
+pub fn tensor_view_elements(args: &[Value]) -> Result<u64, super::Violation> {
+    let violation = |detail: String| super::Violation {
+        check: super::checks::TORCH_REBUILD_TENSOR.name,
+        detail,
+    };
+    let [_, offset, size, stride, ..] = args else {
+        return Err(violation(
+            "fewer than (storage, offset, size, stride)".into(),
+        ));
+    };
+    let offset = count(offset)
+        .ok_or_else(|| violation("the storage offset is not a non-negative int".into()))?;
+    let size = dims(size, "size").map_err(violation)?;
+    let stride = dims(stride, "stride").map_err(violation)?;
+    if size.contains(&0) {
+        return Ok(0);
+    }
+    extent(offset, &size, &stride)
+        .map_err(violation)?
+        .checked_add(1)
+        .ok_or_else(|| violation("the view's extent overflows".into()))
+}
