@@ -297,6 +297,45 @@ fn generate(packs: &[Pack]) -> String {
         )
         .unwrap();
     }
+    writeln!(out, "];\n").unwrap();
+    // `(hash, index into RULES)` sorted by hash: the lookup compares integers, then the names
+    // of one candidate.
+    let mut hashes: Vec<(u64, usize)> = rules
+        .keys()
+        .enumerate()
+        .map(|(index, (module, name))| (rule_hash(module, name), index))
+        .collect();
+    hashes.sort();
+    for pair in hashes.windows(2) {
+        if pair[0].0 == pair[1].0 {
+            fail("two rules share a hash: change `rule_hash` in build.rs and rules.rs");
+        }
+    }
+    writeln!(
+        out,
+        "/// `(rule_hash(module, name), index into RULES)`, sorted by hash."
+    )
+    .unwrap();
+    writeln!(out, "pub(crate) static RULE_HASHES: &[(u64, u16)] = &[").unwrap();
+    for (hash, index) in hashes {
+        writeln!(out, "    ({hash:#018x}, {index}),").unwrap();
+    }
     writeln!(out, "];").unwrap();
     out
+}
+
+/// FNV-1a over `module`, a 0xff byte (never in UTF-8), and `name`; `reconstruct::rules` hashes
+/// the same way at run time (a test checks that they agree).
+fn rule_hash(module: &str, name: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in module
+        .as_bytes()
+        .iter()
+        .chain(&[0xff])
+        .chain(name.as_bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
 }

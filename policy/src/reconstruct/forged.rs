@@ -936,3 +936,64 @@ fn tensor_view_elements_for_the_scanner() {
     };
     assert_eq!(super::tensor_view_elements(&empty), Ok(0));
 }
+
+/// RC-24 numpy 1's `Generator` takes its bit generator's state by BUILD
+/// (`Generator.__setstate__` sets `bit_generator.state`): MT19937's `pos` is checked there too.
+#[test]
+fn rc24_numpy1_generator_state() {
+    let ctor = g("numpy.random._pickle", "__generator_ctor");
+    let args = t(vec![
+        s("MT19937"),
+        Value::Global(g("numpy.random._pickle", "__bit_generator_ctor")),
+    ]);
+    apply_ok(&ctor, Apply::Reduce, args.clone());
+    let gen = built(
+        "numpy.random._pickle",
+        "__generator_ctor",
+        Apply::Reduce,
+        args,
+        None,
+    );
+    let st = |pos: i64| {
+        Value::Dict(vec![
+            (s("bit_generator"), s("MT19937")),
+            (
+                s("state"),
+                Value::Dict(vec![
+                    (s("key"), Value::Opaque("ndarray".into())),
+                    (s("pos"), i(pos)),
+                ]),
+            ),
+        ])
+    };
+    build_ok(&gen, &st(3));
+    build_refused(&gen, &st(100_000), "bit-generator-state");
+}
+
+/// `plan()` is called for every REDUCE/NEWOBJ/BUILD at run time: a table lookup. Run with
+/// `cargo test --release -p pickleguard-policy plan_cost -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn plan_cost() {
+    let globals = [
+        g("torch._utils", "_rebuild_tensor_v2"),
+        g("collections", "OrderedDict"),
+        g("numpy", "dtype"),
+        g("mymodels", "Net"),
+        g("torch.nn.modules.linear", "Linear"),
+    ];
+    let rounds = 2_000_000;
+    let start = std::time::Instant::now();
+    let mut allowed = 0usize;
+    for k in 0..rounds {
+        let global = &globals[k % globals.len()];
+        if matches!(
+            std::hint::black_box(plan(global, Apply::Reduce)),
+            Plan::Allow
+        ) {
+            allowed += 1;
+        }
+    }
+    let per = start.elapsed().as_nanos() as f64 / rounds as f64;
+    println!("plan(): {per:.1} ns per call ({allowed} allowed)");
+}

@@ -2,7 +2,7 @@
 
 use super::checks::{Check, Run};
 use super::{Apply, Plan, Value, Violation};
-use crate::packs::RULES;
+use crate::packs::{RULES, RULE_HASHES};
 use crate::{py2, Global};
 
 /// The name a refusal carries when an opcode may not apply a global at all.
@@ -89,10 +89,26 @@ pub(crate) fn lookup(module: &str, name: &str) -> Option<&'static Rule> {
 }
 
 fn find(module: &str, name: &str) -> Option<&'static Rule> {
-    RULES
-        .binary_search_by(|rule| (rule.module, rule.name).cmp(&(module, name)))
-        .ok()
-        .map(|index| &RULES[index])
+    let hash = rule_hash(module, name);
+    let at = RULE_HASHES.binary_search_by_key(&hash, |&(h, _)| h).ok()?;
+    let rule = RULES.get(usize::from(RULE_HASHES[at].1))?;
+    (rule.module == module && rule.name == name).then_some(rule)
+}
+
+/// FNV-1a over `module`, a 0xff byte (never in UTF-8), and `name`, as `policy/build.rs` hashes
+/// the rule table.
+fn rule_hash(module: &str, name: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for &byte in module
+        .as_bytes()
+        .iter()
+        .chain(&[0xff])
+        .chain(name.as_bytes())
+    {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    hash
 }
 
 pub(crate) fn check_apply(
@@ -216,6 +232,10 @@ mod tests {
             }
         }
         assert!(lookup("__builtin__", "set").is_some());
+        for rule in RULES {
+            assert!(std::ptr::eq(find(rule.module, rule.name).unwrap(), rule));
+        }
+        assert_eq!(RULE_HASHES.len(), RULES.len());
         assert!(lookup("copy_reg", "_reconstructor").is_some());
     }
 }
