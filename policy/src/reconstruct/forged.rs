@@ -997,3 +997,24 @@ fn plan_cost() {
     let per = start.elapsed().as_nanos() as f64 / rounds as f64;
     println!("plan(): {per:.1} ns per call ({allowed} allowed)");
 }
+
+/// RC-25 BUILD onto an allowed class itself (`setattr(LogisticRegression, "predict", ...)`
+/// through a slot state) would rewrite it for the whole process. Refused for pack globals;
+/// BUILD onto an instance passes.
+#[test]
+fn rc25_build_onto_a_class() {
+    let class = Value::Global(g("sklearn.linear_model._logistic", "LogisticRegression"));
+    let slots = t(vec![
+        Value::None,
+        Value::Dict(vec![(s("predict"), Value::Global(g("builtins", "set")))]),
+    ]);
+    build_refused(&class, &slots, super::RULE_CHECK);
+    let instance = built(
+        "sklearn.linear_model._logistic",
+        "LogisticRegression",
+        Apply::NewObj,
+        t(vec![]),
+        None,
+    );
+    build_ok(&instance, &Value::Dict(vec![(s("C"), Value::Float(1.0))]));
+}

@@ -121,7 +121,9 @@ pub fn check_apply(
 
 /// Checks a BUILD of `state` onto `target`, an object the pickle built ([`Value::Built`]).
 ///
-/// A target that is not a [`Value::Built`] (no global made it) has no rules.
+/// A [`Value::Global`] target (BUILD onto a class or function itself, which sets attributes on
+/// it for the whole process) is refused for every global a pack lists. Any other target that
+/// no global made has no rules.
 pub fn check_build(target: &Value, state: &Value) -> Result<(), Violation> {
     rules::check_build(target, state, 0)
 }

@@ -159,6 +159,16 @@ pub(crate) fn check_apply(
 }
 
 pub(crate) fn check_build(target: &Value, state: &Value, depth: u32) -> Result<(), Violation> {
+    if let Value::Global(global) = target {
+        // BUILD onto a class or function itself sets attributes on it for the whole process.
+        return match lookup(&global.module, &global.name) {
+            Some(_) => Err(Violation {
+                check: RULE_CHECK,
+                detail: format!("BUILD onto `{global}` itself, not onto an object made from it"),
+            }),
+            None => Ok(()),
+        };
+    }
     let Value::Built { by, .. } = target else {
         return Ok(());
     };
