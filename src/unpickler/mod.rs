@@ -11,7 +11,8 @@
 //! rules of `pickleguard_policy::reconstruct` are asked.
 //!
 //! Modules: [`input`] reads bytes and files, [`machine`] runs the opcodes, [`memo`] stores
-//! by index, [`globals`] is `find_class`, [`provenance`] feeds the reconstruction checks,
+//! by index, [`globals`] is `find_class`, [`provenance`] asks the reconstruction rules (with
+//! [`value`] converting objects for them),
 //! [`class`] is the Python-facing `Unpickler`, `load` and `loads`, [`errors`] the exceptions,
 //! and [`raw`] holds the unsafe CPython calls.
 
@@ -24,6 +25,8 @@ mod memo;
 mod opcodes;
 mod provenance;
 mod raw;
+// The Python -> reconstruct::Value conversion, shared with the pure-Python unpickler's wrapper.
+pub mod value;
 
 use pyo3::prelude::*;
 
