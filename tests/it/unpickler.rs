@@ -79,3 +79,67 @@ fn behaves_like_pickle_beside_it() {
         }
     }
 }
+
+/// Validated reconstruction through the Rust unpickler, with the real ML stack: each attack is
+/// refused naming a check, through `loads`, `load` and a `find_class`-overriding subclass,
+/// while stock `_pickle` (the control, in a child without the preload) runs it; genuine numpy
+/// arrays and a torch checkpoint (`torch.load(pickle_module=...)` subclassing our Unpickler)
+/// load unchanged.
+///
+/// RV-1 `numpy.ndarray` applied directly: stock hands out 4096 bytes of uninitialised heap.
+/// RV-2 a `V8` dtype given numpy's object flags by BUILD: stock accepts the forged flags.
+/// RV-3 `scalar()` over such a dtype reads 8 file bytes as an object pointer: stock SIGSEGVs.
+/// They pass because the unpickler asks `reconstruct::plan`/`check_*` before applying or
+/// building; they fail if a step is applied before its check, or an entry point skips it.
+/// Needs the rules of the `policy/packs` data; without them (this branch before the merge)
+/// the test prints SKIP.
+#[test]
+fn reconstruction_attacks_are_refused_through_every_entry() {
+    let Some(python) = crate::ml_stack::ml_python("unpickler reconstruction") else {
+        return;
+    };
+    if !support::repo().join("policy/packs/ml.toml").is_file() {
+        eprintln!(
+            "SKIP: unpickler reconstruction: no reconstruction rules (policy/packs) in this tree"
+        );
+        return;
+    }
+    let output = run(
+        support::preloaded(&python).arg(script("unpickler_reconstruction.py")),
+        Duration::from_secs(600),
+    );
+    let lines = json_lines(&output.stdout);
+    let attacks: Vec<_> = lines.iter().filter(|l| l.get("case").is_some()).collect();
+    assert_eq!(
+        attacks.len(),
+        9,
+        "three cases through three entries expected\nstderr:\n{}",
+        text(&output.stderr)
+    );
+    for line in &attacks {
+        assert_eq!(line["refused"], true, "{line}");
+        assert!(line["check"].is_string(), "no check named: {line}");
+        let control = &line["control"];
+        match line["case"].as_str() {
+            Some("RV-1") => assert_eq!(control["out"], "ndarray 4096", "control: {line}"),
+            Some("RV-2") => assert_eq!(control["out"], "63", "control: {line}"),
+            Some("RV-3") => assert!(
+                control["status"].as_i64().is_some_and(|s| s < 0),
+                "the control should crash: {line}"
+            ),
+            _ => panic!("unknown case {line}"),
+        }
+    }
+    let genuine: Vec<_> = lines
+        .iter()
+        .filter(|l| l.get("genuine").is_some())
+        .collect();
+    assert!(
+        genuine.len() >= 60,
+        "genuine loads missing: {}",
+        genuine.len()
+    );
+    for line in genuine {
+        assert_eq!(line["ok"], true, "{line}");
+    }
+}
