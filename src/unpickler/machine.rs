@@ -404,11 +404,11 @@ impl<'a, 'py> Machine<'a, 'py> {
                     self.push(text);
                 }
                 GET => {
-                    let index = self.line_index()?;
+                    let index = self.line_index(false)?;
                     self.get_signed(index)?;
                 }
                 PUT => {
-                    let index = self.line_index()?;
+                    let index = self.line_index(true)?;
                     let Ok(index) = usize::try_from(index) else {
                         return Err(errors::value("negative PUT argument"));
                     };
@@ -569,10 +569,19 @@ impl<'a, 'py> Machine<'a, 'py> {
     /// UTF-8 raises UnicodeDecodeError when `strict`, and is read with replacement characters
     /// (to fail as a number) otherwise.
     fn number_line(&mut self, strict: bool, drop_l: bool) -> PyResult<String> {
+        self.number_line_for(strict, drop_l, false)
+    }
+
+    /// [`Self::number_line`]; with `needs_top`, an empty stack (PUT) is reported before the
+    /// text is parsed, as `_pickle` does.
+    fn number_line_for(&mut self, strict: bool, drop_l: bool, needs_top: bool) -> PyResult<String> {
         let py = self.py;
         let line = self.input.readline(py)?;
         if line.len() < 2 {
             return Err(errors::truncated(py));
+        }
+        if needs_top && self.stack.len() <= self.fence {
+            return Err(errors::underflow(py, !self.marks.is_empty()));
         }
         let mut body = &line[..line.len() - 1];
         if drop_l && body.last() == Some(&b'L') {
@@ -590,9 +599,9 @@ impl<'a, 'py> Machine<'a, 'py> {
         }
     }
 
-    /// A memo index written as decimal text (GET, PUT).
-    fn line_index(&mut self) -> PyResult<i64> {
-        let text = self.number_line(true, false)?;
+    /// A memo index written as decimal text (GET, and PUT with `needs_top`).
+    fn line_index(&mut self, needs_top: bool) -> PyResult<i64> {
+        let text = self.number_line_for(true, false, needs_top)?;
         match text.trim().parse::<i64>() {
             Ok(index) => Ok(index),
             Err(_) => python_int(self.py, &text, 10)?.extract::<i64>(),
