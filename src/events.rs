@@ -131,3 +131,31 @@ pub fn mode_changed(mode: Mode, caller: Option<&str>) {
 fn at(caller: Option<&str>) -> String {
     caller.map(|c| format!(" at {c}")).unwrap_or_default()
 }
+
+/// A reconstruction step (REDUCE, NEWOBJ, BUILD, ...) that failed its global's rules; `mode`
+/// says whether it was refused (`enforce`) or let through (`warn`).
+pub fn reconstruction(
+    global: &Global,
+    apply: &str,
+    check: &str,
+    detail: &str,
+    mode: Mode,
+    caller: Option<&str>,
+) {
+    let verdict = if mode == Mode::Warn {
+        "warn mode: allowed"
+    } else {
+        "blocked"
+    };
+    warn!(
+        event = "reconstruction",
+        module = global.module.as_str(),
+        name = global.name.as_str(),
+        apply = apply,
+        check = check,
+        mode = %mode,
+        caller = caller.unwrap_or(""),
+        "{verdict} {apply} of `{global}`: it fails the `{check}` check ({detail}){}",
+        at(caller)
+    );
+}

@@ -41,6 +41,8 @@ extern "C" {
     fn PyMem_GetAllocator(domain: c_int, allocator: *mut MemAllocator);
     fn PyMem_SetAllocator(domain: c_int, allocator: *mut MemAllocator);
     fn PyEval_GetFrame() -> *mut PyObject;
+    // Exported by every CPython >= 3.8; pyo3-ffi leaves it out of the stable ABI it declares.
+    fn PySys_Audit(event: *const c_char, format: *const c_char, ...) -> c_int;
     // Exported by every CPython >= 3.3 with this signature; in the limited API only from 3.10.
     fn PyUnicode_AsUTF8AndSize(
         unicode: *mut PyObject,
@@ -167,4 +169,27 @@ pub fn python_version() -> String {
 pub fn secure_execution() -> bool {
     // SAFETY: getauxval only reads the auxiliary vector the kernel gave the process.
     unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}
+
+
+/// Raises the `pickle.find_class` audit event for `(module, name)`, as `_pickle`'s
+/// `find_class` does before importing anything; the hook answers it with the policy.
+pub fn audit_find_class(module: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> PyResult<()> {
+    // SAFETY:
+    // - `Bound` proves the GIL is held, which PySys_Audit needs.
+    // - The format `OO` takes exactly the two object pointers passed, borrowed for the call.
+    // - The event name and format are static NUL-terminated strings.
+    let status = unsafe {
+        PySys_Audit(
+            c"pickle.find_class".as_ptr(),
+            c"OO".as_ptr(),
+            module.as_ptr(),
+            name.as_ptr(),
+        )
+    };
+    if status < 0 {
+        Err(PyErr::fetch(module.py()))
+    } else {
+        Ok(())
+    }
 }

@@ -19,6 +19,7 @@ fn pickleguard(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mode, m)?)?;
     m.add_function(wrap_pyfunction!(activate_safe_ml_environment, m)?)?;
     m.add_function(wrap_pyfunction!(deactivate_safe_ml_environment, m)?)?;
+    crate::unpickler::add_to(m)?;
     Ok(())
 }
 

@@ -104,3 +104,43 @@ fn shell_quote(value: &str) -> String {
         format!("'{}'", value.replace('\'', r"'\''"))
     }
 }
+
+/// The message of an `UnsafeFileError` for a reconstruction step that failed its rules: the
+/// global, the opcode, the check and what it saw.
+pub fn reconstruction_message(
+    global: &Global,
+    apply: &str,
+    check: &str,
+    detail: &str,
+    caller: Option<&str>,
+) -> String {
+    let mut text = format!(
+        "pickleguard refused to {apply} `{global}` while loading a pickle: it fails the `{check}` check ({detail})."
+    );
+    if let Some(caller) = caller {
+        text.push_str(&format!(" The load was called from {caller}."));
+    }
+    text.push_str(
+        " This check guards the process against forged library state and is not configurable.",
+    );
+    text
+}
+
+/// Raises `UnsafeFileError(message)` for a reconstruction refusal, with `module`, `name`,
+/// `reason` (`reconstruction`) and `check` attributes.
+pub fn raise_reconstruction(
+    py: Python<'_>,
+    global: &Global,
+    check: &str,
+    message: String,
+) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let error = unsafe_file_error(py)?.call1((message.clone(),))?;
+        error.setattr("module", global.module.as_str())?;
+        error.setattr("name", global.name.as_str())?;
+        error.setattr("reason", "reconstruction")?;
+        error.setattr("check", check)?;
+        Ok(PyErr::from_value(error))
+    };
+    build().unwrap_or_else(|_| pyo3::exceptions::PyRuntimeError::new_err(message))
+}

@@ -30,3 +30,4 @@ mod robustness;
 mod scan;
 mod secure_execution;
 mod support;
+mod unpickler;
