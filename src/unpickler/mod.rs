@@ -6,6 +6,10 @@
 
 use pyo3::prelude::*;
 
+// The Python -> reconstruct::Value conversion, shared with the pure-Python unpickler's wrapper.
+#[allow(dead_code)] // until the unpickler and the wrapper use it
+pub mod value;
+
 /// Adds `Unpickler`, `load` and `loads` to `module`.
 #[allow(dead_code)] // wired in by the installer
 pub fn add_to(module: &Bound<'_, PyModule>) -> PyResult<()> {
