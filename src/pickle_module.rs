@@ -22,6 +22,7 @@
 //! If the stock module cannot be built, `import _pickle` raises `ImportError` after one stderr
 //! line, so `pickle` falls back to its pure-Python classes, which the audit hook still guards.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use pyo3::exceptions::{PyAttributeError, PyImportError};
@@ -84,10 +85,13 @@ fn at_least_3_12(version: &str) -> bool {
 pub fn exec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
     let stock = build_stock(module).map_err(|err| {
-        ffi::stderr_line(&format!(
-            "pickleguard: cannot build the stock `_pickle` ({err}); pickle falls back to its \
-             pure-Python unpickler, which the audit hook still checks"
-        ));
+        static SAID: AtomicBool = AtomicBool::new(false);
+        if !SAID.swap(true, Ordering::Relaxed) {
+            ffi::stderr_line(&format!(
+                "pickleguard: cannot build the stock `_pickle` ({err}); pickle falls back to \
+                 its pure-Python unpickler, which the audit hook still checks"
+            ));
+        }
         PyImportError::new_err(format!("pickleguard could not build `_pickle`: {err}"))
     })?;
     copy_contents(&stock, module)?;

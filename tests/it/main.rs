@@ -15,6 +15,7 @@ mod cli;
 mod config;
 mod examples;
 mod host_processes;
+mod install;
 mod ipc;
 mod learning;
 mod logging;
