@@ -64,6 +64,14 @@ pub unsafe fn add_audit_hook(hook: AuditHook) -> bool {
     unsafe { PySys_AddAuditHook(hook, std::ptr::null_mut()) == 0 }
 }
 
+/// Registers a C audit hook in a running interpreter (an embedding host that finalised and
+/// initialised Python again lost the one added at start-up).
+pub fn add_audit_hook_running(_py: Python<'_>, hook: AuditHook) -> bool {
+    // SAFETY: `_py` proves the interpreter is running and the GIL is held, where CPython
+    // documents PySys_AddAuditHook as callable; `hook` lives as long as the process.
+    unsafe { PySys_AddAuditHook(hook, std::ptr::null_mut()) == 0 }
+}
+
 /// Registers a built-in module so `import name` finds it without touching `sys.path`.
 ///
 /// # Safety

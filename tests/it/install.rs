@@ -255,41 +255,85 @@ fn in9_joblibs_numpy_unpickler_is_guarded() {
     assert_eq!(facts["loaded_equal"], true, "{facts}");
 }
 
+/// Builds `tests/c/embedded_host.c` against a pyenv CPython (`3.8.`, `3.12.`) in `work`;
+/// `None` after a SKIP line when that CPython is not installed.
+fn embedded_host(prefix: &str, work: &TempDir) -> Option<(String, std::path::PathBuf)> {
+    let Some((version, python)) = support::pyenv_python(prefix) else {
+        eprintln!("SKIP: embedded host: CPython {prefix} is not installed under pyenv");
+        return None;
+    };
+    let root = python
+        .parent()
+        .and_then(Path::parent)
+        .expect("pyenv prefix");
+    let minor = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    let host = work.path().join("host");
+    run_ok(
+        Command::new("cc")
+            .arg(support::repo().join("tests/c/embedded_host.c"))
+            .arg("-o")
+            .arg(&host)
+            .arg(format!("-I{}/include/python{minor}", root.display()))
+            .arg(format!("-L{}/lib", root.display()))
+            .arg(format!("-lpython{minor}"))
+            .arg(format!("-Wl,-rpath,{}/lib", root.display())),
+    );
+    Some((version, host))
+}
+
+/// Python code for the embedded host: runs one scenario of `install_checks.py`.
+fn embedded_code(scenario: &str, work: &TempDir) -> String {
+    format!(
+        "import sys; sys.argv = ['install_checks.py', {scenario:?}, {work:?}]; \
+         exec(compile(open({script:?}).read(), {script:?}, 'exec'))",
+        work = work.path().display().to_string(),
+        script = script("install_checks.py").display().to_string(),
+    )
+}
+
 /// IN-10: embedded hosts. A C program built here against pyenv's libpython calls
 /// `Py_Initialize` itself; under the preload it gets the same `pickle` as `python` does.
 #[test]
 fn in10_embedded_hosts() {
     for prefix in ["3.8.", "3.12."] {
-        let Some((version, python)) = support::pyenv_python(prefix) else {
-            eprintln!("SKIP: embedded host: CPython {prefix} is not installed under pyenv");
+        let work = TempDir::new("install-embed");
+        let Some((version, host)) = embedded_host(prefix, &work) else {
             continue;
         };
-        let root = python
-            .parent()
-            .and_then(Path::parent)
-            .expect("pyenv prefix");
-        let minor = version.split('.').take(2).collect::<Vec<_>>().join(".");
-        let work = TempDir::new("install-embed");
-        let host = work.path().join("host");
-        let source = support::repo().join("tests/c/embedded_host.c");
-        run_ok(
-            Command::new("cc")
-                .arg(&source)
-                .arg("-o")
-                .arg(&host)
-                .arg(format!("-I{}/include/python{minor}", root.display()))
-                .arg(format!("-L{}/lib", root.display()))
-                .arg(format!("-lpython{minor}"))
-                .arg(format!("-Wl,-rpath,{}/lib", root.display())),
-        );
-        let code = format!(
-            "import sys; sys.argv = ['install_checks.py', 'names', {work:?}]; \
-             exec(compile(open({script:?}).read(), {script:?}, 'exec'))",
-            work = work.path().display().to_string(),
-            script = script("install_checks.py").display().to_string(),
-        );
-        let output = run_ok(support::preloaded(&host).arg(&code));
+        let output = run_ok(support::preloaded(&host).arg(embedded_code("names", &work)));
         let facts = &json_lines(&output.stdout)[0];
         assert_names(&format!("embedded {version}"), facts);
+    }
+}
+
+/// IN-11: a host that finalises Python and initialises it again. `Py_FinalizeEx` clears the
+/// audit hooks; pickleguard's `_pickle` adds the hook back when the new interpreter first
+/// imports pickle, so every round refuses the payload. Fails (the marker appears in round 2)
+/// without `pickle_module::restore_audit_hook`. (In rounds after the first,
+/// `pickleguard.UnsafeFileError` keeps the first round's `UnpicklingError` as its base: the
+/// refusal still raises, but `except pickle.UnpicklingError` no longer catches it.)
+#[test]
+fn in11_an_embedded_host_that_initialises_python_again_stays_guarded() {
+    for prefix in ["3.8.", "3.12."] {
+        let work = TempDir::new("install-reinit");
+        let Some((version, host)) = embedded_host(prefix, &work) else {
+            continue;
+        };
+        let output = run_ok(
+            support::preloaded(&host)
+                .arg(embedded_code("reinit", &work))
+                .arg("3"),
+        );
+        let rounds = json_lines(&output.stdout);
+        assert_eq!(rounds.len(), 3, "{version}: {}", text(&output.stdout));
+        for (round, facts) in rounds.iter().enumerate() {
+            let label = format!("embedded {version}, round {}", round + 1);
+            for key in ["evil_loads", "evil_unpickler", "evil_pure"] {
+                assert_eq!(facts[key], "UnsafeFileError", "{label}: `{key}` in {facts}");
+            }
+            assert_eq!(facts["roundtrip"], true, "{label}: {facts}");
+            assert_eq!(facts["pure_guarded"], true, "{label}: {facts}");
+            assert_eq!(facts["marker_exists"], false, "{label}: {facts}");
+        }
     }
 }

@@ -11,6 +11,9 @@ every fact at once. Scenarios:
   subinterp    pickle in a subinterpreter (CPython >= 3.12)
   joblib       joblib's NumpyUnpickler (a pickle._Unpickler subclass), ML venv only
   plain        no preload assumptions: whether the pickle machinery is pickleguard's
+  reinit       the payload through each entry point (an embedded host runs it in every round;
+               no keyword arguments to C functions: CPython 3.12.1 itself crashes on those
+               after a re-initialisation)
 """
 
 import json
@@ -207,8 +210,22 @@ def plain():
     })
 
 
+def reinit():
+    import io
+    import pickle
+
+    emit({
+        "roundtrip": pickle.loads(pickle.dumps([1, "a"], 4)) == [1, "a"],
+        "evil_loads": outcome(pickle.loads, evil()),
+        "evil_unpickler": outcome(lambda d: pickle.Unpickler(io.BytesIO(d)).load(), evil()),
+        "evil_pure": outcome(pickle._loads, evil()),
+        "pure_guarded": guarded(pickle._Unpickler.load_reduce),
+    })
+
+
 {
     "names": names,
+    "reinit": reinit,
     "pure": pure,
     "fallback": fallback,
     "subinterp": subinterp,
