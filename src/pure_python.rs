@@ -11,8 +11,11 @@
 //! `(module, name)` each resolved object came from (the name check itself stays in the audit
 //! hook, which `find_class` raises); a subclass that calls `super().find_class` is covered too.
 //!
-//! What an unpickler resolved and built is kept per unpickler, in its `__dict__`, with the
-//! objects themselves so their ids stay unique while it lives.
+//! What `find_class` resolved is kept for the process (a nested unpickler, such as joblib's
+//! for object arrays, applies what its parent resolved); what an unpickler built with a global
+//! whose rules need it later is kept per unpickler, in its `__dict__`. Both keep the objects
+//! themselves, so their ids stay unique. A step whose callable was not resolved by name, and
+//! every step while no global has rules, costs a lookup and the original call.
 
 use std::sync::Mutex;
 
@@ -116,7 +119,7 @@ impl Wrapped {
             return Ok(original.call1(args)?.unbind());
         }
         match self.step {
-            Step::FindClass => find_class(original, &unpickler, args),
+            Step::FindClass => find_class(original, args),
             Step::Apply(Apply::Build) => build(original, &unpickler),
             Step::Apply(Apply::Instantiate) => instantiate(original, &unpickler, args),
             Step::Apply(apply) => apply_from_stack(original, &unpickler, apply),
@@ -140,19 +143,49 @@ impl Wrapped {
 }
 
 /// `find_class`: the original (which raises the audit event), then remember the name.
-fn find_class(
-    original: &Bound<'_, PyAny>,
-    unpickler: &Bound<'_, PyAny>,
-    args: &Bound<'_, PyTuple>,
-) -> PyResult<Py<PyAny>> {
+fn find_class(original: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResult<Py<PyAny>> {
     let resolved = original.call1(args)?;
     if let (Ok(module), Ok(name)) = (args.get_item(1), args.get_item(2)) {
         if let (Ok(module), Ok(name)) = (module.cast::<PyString>(), name.cast::<PyString>()) {
-            let global = Global::new(module.to_cow()?, name.to_cow()?);
-            Origins::of(unpickler)?.get().resolved(&resolved, global);
+            remember_resolved(&resolved, Global::new(module.to_cow()?, name.to_cow()?));
         }
     }
     Ok(resolved.unbind())
+}
+
+/// Applies `global`'s rules to one application, records the result if the rules need it later,
+/// and runs `original` in between. `args` is what the rules see as the arguments.
+fn apply_checked<'py>(
+    unpickler: &Bound<'py, PyAny>,
+    applied: &Bound<'py, PyAny>,
+    apply: Apply,
+    args: &Bound<'py, PyAny>,
+    kwargs: Option<&Bound<'py, PyAny>>,
+    run: impl FnOnce() -> PyResult<Bound<'py, PyAny>>,
+) -> PyResult<Py<PyAny>> {
+    let globals = resolved_names(applied);
+    if globals.is_empty() {
+        // Not a global the pickle resolved by name: no rules to apply (the common case for
+        // objects the pickle built, and all of it while no global has rules).
+        return Ok(run()?.unbind());
+    }
+    let mut origins = None;
+    for global in &globals {
+        check_apply(unpickler, &mut origins, global, apply, args, kwargs)?;
+    }
+    let result = run()?;
+    if let Some(by) = globals.into_iter().find(|g| worth_recording(g, apply)) {
+        if let Some(built) = stack_top(unpickler, 1)? {
+            let args = match kwargs {
+                Some(kwargs) => PyTuple::new(unpickler.py(), [args, kwargs])?.into_any(),
+                None => args.clone(),
+            };
+            Origins::of(unpickler)?
+                .get()
+                .built(&built[0], by, apply, &args);
+        }
+    }
+    Ok(result.unbind())
 }
 
 /// REDUCE, NEWOBJ and NEWOBJ_EX: the callable and its arguments are on top of the stack.
@@ -161,30 +194,13 @@ fn apply_from_stack(
     unpickler: &Bound<'_, PyAny>,
     apply: Apply,
 ) -> PyResult<Py<PyAny>> {
-    let py = unpickler.py();
     let depth = if apply == Apply::NewObjEx { 3 } else { 2 };
     let Some(top) = stack_top(unpickler, depth)? else {
         return Ok(original.call1((unpickler,))?.unbind());
     };
-    let (callable, args) = (&top[0], &top[1]);
-    let kwargs = top.get(2);
-    let origins = Origins::of(unpickler)?;
-    let origins = origins.get();
-    let globals = origins.globals_of(callable);
-    for global in &globals {
-        check_apply(origins, global, apply, args, kwargs)?;
-    }
-    let result = original.call1((unpickler,))?;
-    if let Some(by) = globals.into_iter().find(|g| worth_recording(g, apply)) {
-        if let Some(built) = stack_top(unpickler, 1)? {
-            let args = match kwargs {
-                Some(kwargs) => PyTuple::new(py, [args, kwargs])?.into_any(),
-                None => args.clone(),
-            };
-            origins.built(&built[0], by, apply, &args);
-        }
-    }
-    Ok(result.unbind())
+    apply_checked(unpickler, &top[0], apply, &top[1], top.get(2), || {
+        original.call1((unpickler,))
+    })
 }
 
 /// INST and OBJ: `_instantiate(klass, args)` with `args` a list.
@@ -196,32 +212,23 @@ fn instantiate(
     let (Ok(klass), Ok(args)) = (call_args.get_item(1), call_args.get_item(2)) else {
         return Ok(original.call1(call_args)?.unbind());
     };
-    let origins = Origins::of(unpickler)?;
-    let origins = origins.get();
-    let globals = origins.globals_of(&klass);
-    for global in &globals {
-        check_apply(origins, global, Apply::Instantiate, &args, None)?;
-    }
-    let result = original.call1(call_args)?;
-    if let Some(by) = globals
-        .into_iter()
-        .find(|g| worth_recording(g, Apply::Instantiate))
-    {
-        if let Some(built) = stack_top(unpickler, 1)? {
-            origins.built(&built[0], by, Apply::Instantiate, &args);
-        }
-    }
-    Ok(result.unbind())
+    apply_checked(unpickler, &klass, Apply::Instantiate, &args, None, || {
+        original.call1(call_args)
+    })
 }
 
 /// BUILD: the state on top of the stack, the object under it.
 fn build<'py>(original: &Bound<'py, PyAny>, unpickler: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
+    // Only an unpickler that recorded an object built by a global with rules has anything to
+    // check here.
+    let Some(origins) = Origins::existing(unpickler)? else {
+        return Ok(original.call1((unpickler,))?.unbind());
+    };
+    let origins = origins.get();
     let Some(top) = stack_top(unpickler, 2)? else {
         return Ok(original.call1((unpickler,))?.unbind());
     };
     let (target, state) = (&top[0], &top[1]);
-    let origins = Origins::of(unpickler)?;
-    let origins = origins.get();
     let by = origins.built_by(target);
     if let Some(by) = &by {
         match reconstruct::plan(by, Apply::Build) {
@@ -245,9 +252,11 @@ fn build<'py>(original: &Bound<'py, PyAny>, unpickler: &Bound<'py, PyAny>) -> Py
     Ok(result.unbind())
 }
 
-/// Asks the rules about applying `global`; converts the arguments only when they say so.
+/// Asks the rules about applying `global`; converts the arguments only when they say so (then
+/// with the unpickler's record of what it built, fetched into `origins` once).
 fn check_apply<'py>(
-    origins: &Origins,
+    unpickler: &Bound<'py, PyAny>,
+    origins: &mut Option<Bound<'py, Origins>>,
     global: &Global,
     apply: Apply,
     args: &Bound<'py, PyAny>,
@@ -258,7 +267,14 @@ fn check_apply<'py>(
         Plan::Allow => Ok(()),
         Plan::Refuse(violation) => Err(refuse(py, global, apply, &violation)),
         Plan::CheckValues => {
-            let lookup = |object: &Bound<'py, PyAny>| origins.origin(object);
+            if origins.is_none() {
+                *origins = Some(Origins::of(unpickler)?);
+            }
+            let record = origins.as_ref().map(|origins| origins.get());
+            let lookup = |object: &Bound<'py, PyAny>| match record {
+                Some(record) => record.origin(object),
+                None => resolved_origin(object),
+            };
             // The pure-Python unpickler applies any iterable (`func(*args)`); the rules see
             // a list of arguments (INST, OBJ) as the tuple it is called with.
             let args = match to_value(args, &lookup) {
@@ -329,88 +345,107 @@ fn opcode_name(apply: Apply) -> &'static str {
     }
 }
 
-/// What one unpickler resolved by name and built by applying a global, by object id.
-#[pyclass(frozen, module = "pickleguard", name = "_origins")]
-struct Origins {
-    records: Mutex<FxHashMap<usize, Record>>,
+/// Every object a `find_class` returned, with the names it was resolved under (usually one),
+/// for the whole process: a nested unpickler (joblib's object arrays) applies what its parent
+/// resolved. Only globals the policy let through are ever recorded, so the map is bounded by
+/// the allowlist; the objects are kept alive so their ids are never reused.
+static RESOLVED: Mutex<Option<ResolvedMap>> = Mutex::new(None);
+
+/// Object id -> the object and the names it was resolved under.
+type ResolvedMap = FxHashMap<usize, (Py<PyAny>, Vec<Global>)>;
+
+fn resolved_map() -> std::sync::MutexGuard<'static, Option<ResolvedMap>> {
+    // Entries are only ever inserted or extended whole, so a poisoned map is consistent.
+    RESOLVED
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// One remembered object, kept alive so its id is not reused.
-enum Record {
-    /// Returned by `find_class` under these names (usually one).
-    Resolved {
-        _object: Py<PyAny>,
-        globals: Vec<Global>,
-    },
-    /// Made by applying `by`.
-    Built {
-        _object: Py<PyAny>,
-        by: Global,
-        apply: Apply,
-        args: Py<PyAny>,
-        state: Option<Py<PyAny>>,
-    },
+fn remember_resolved(object: &Bound<'_, PyAny>, global: Global) {
+    let mut map = resolved_map();
+    let (_, globals) = map
+        .get_or_insert_with(FxHashMap::default)
+        .entry(id(object))
+        .or_insert_with(|| (object.clone().unbind(), Vec::new()));
+    if !globals.contains(&global) {
+        globals.push(global);
+    }
+}
+
+/// The names `object` was resolved under; empty for anything else.
+fn resolved_names(object: &Bound<'_, PyAny>) -> Vec<Global> {
+    resolved_map()
+        .as_ref()
+        .and_then(|map| map.get(&id(object)))
+        .map(|(_, globals)| globals.clone())
+        .unwrap_or_default()
+}
+
+fn resolved_origin<'py>(object: &Bound<'py, PyAny>) -> Option<Origin<'py>> {
+    let first = resolved_map()
+        .as_ref()?
+        .get(&id(object))?
+        .1
+        .first()?
+        .clone();
+    Some(Origin::Value(Value::Global(first)))
+}
+
+/// What one unpickler built by applying a global whose rules need it later, by object id.
+#[pyclass(frozen, module = "pickleguard", name = "_origins")]
+struct Origins {
+    records: Mutex<FxHashMap<usize, Built>>,
+}
+
+/// One object built by applying a global, kept alive so its id is not reused.
+struct Built {
+    _object: Py<PyAny>,
+    by: Global,
+    apply: Apply,
+    args: Py<PyAny>,
+    state: Option<Py<PyAny>>,
 }
 
 impl Origins {
     /// The unpickler's record, created on first use. An unpickler without a `__dict__` gets a
-    /// fresh one each time (nothing is remembered, so nested objects stay opaque).
+    /// fresh one each time (nothing is remembered, so built objects stay opaque).
     fn of<'py>(unpickler: &Bound<'py, PyAny>) -> PyResult<Bound<'py, Origins>> {
-        let py = unpickler.py();
-        let dict = unpickler
-            .getattr("__dict__")
-            .ok()
-            .and_then(|dict| dict.cast_into::<PyDict>().ok());
-        if let Some(dict) = &dict {
-            if let Some(found) = dict.get_item(ORIGINS_KEY)? {
-                if let Ok(found) = found.cast_into::<Origins>() {
-                    return Ok(found);
-                }
-            }
+        if let Some(found) = Origins::existing(unpickler)? {
+            return Ok(found);
         }
         let fresh = Bound::new(
-            py,
+            unpickler.py(),
             Origins {
                 records: Mutex::new(FxHashMap::default()),
             },
         )?;
-        if let Some(dict) = dict {
+        if let Some(dict) = instance_dict(unpickler) {
             dict.set_item(ORIGINS_KEY, &fresh)?;
         }
         Ok(fresh)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<usize, Record>> {
+    /// The unpickler's record, if it made one.
+    fn existing<'py>(unpickler: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, Origins>>> {
+        let Some(dict) = instance_dict(unpickler) else {
+            return Ok(None);
+        };
+        Ok(dict
+            .get_item(ORIGINS_KEY)?
+            .and_then(|found| found.cast_into::<Origins>().ok()))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, FxHashMap<usize, Built>> {
         // Records are only ever inserted or replaced whole, so a poisoned map is consistent.
         self.records
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn resolved(&self, object: &Bound<'_, PyAny>, global: Global) {
-        let mut records = self.lock();
-        match records.get_mut(&id(object)) {
-            Some(Record::Resolved { globals, .. }) => {
-                if !globals.contains(&global) {
-                    globals.push(global);
-                }
-            }
-            _ => {
-                records.insert(
-                    id(object),
-                    Record::Resolved {
-                        _object: object.clone().unbind(),
-                        globals: vec![global],
-                    },
-                );
-            }
-        }
-    }
-
     fn built(&self, object: &Bound<'_, PyAny>, by: Global, apply: Apply, args: &Bound<'_, PyAny>) {
         self.lock().insert(
             id(object),
-            Record::Built {
+            Built {
                 _object: object.clone().unbind(),
                 by,
                 apply,
@@ -421,48 +456,48 @@ impl Origins {
     }
 
     fn set_state(&self, object: &Bound<'_, PyAny>, new_state: &Bound<'_, PyAny>) {
-        if let Some(Record::Built { state, .. }) = self.lock().get_mut(&id(object)) {
-            *state = Some(new_state.clone().unbind());
-        }
-    }
-
-    /// The names `object` was resolved under; empty for anything else.
-    fn globals_of(&self, object: &Bound<'_, PyAny>) -> Vec<Global> {
-        match self.lock().get(&id(object)) {
-            Some(Record::Resolved { globals, .. }) => globals.clone(),
-            _ => Vec::new(),
+        if let Some(built) = self.lock().get_mut(&id(object)) {
+            built.state = Some(new_state.clone().unbind());
         }
     }
 
     /// The global that built `object`, if a remembered one did.
     fn built_by(&self, object: &Bound<'_, PyAny>) -> Option<Global> {
-        match self.lock().get(&id(object)) {
-            Some(Record::Built { by, .. }) => Some(by.clone()),
-            _ => None,
-        }
+        self.lock().get(&id(object)).map(|built| built.by.clone())
     }
 
     /// `object`'s origin for the value conversion (no lock is held while it converts).
     fn origin<'py>(&self, object: &Bound<'py, PyAny>) -> Option<Origin<'py>> {
         let py = object.py();
-        match self.lock().get(&id(object))? {
-            Record::Resolved { globals, .. } => {
-                Some(Origin::Value(Value::Global(globals.first()?.clone())))
-            }
-            Record::Built {
+        let built = {
+            let records = self.lock();
+            records.get(&id(object)).map(|built| {
+                (
+                    built.by.clone(),
+                    built.apply,
+                    built.args.clone_ref(py),
+                    built.state.as_ref().map(|state| state.clone_ref(py)),
+                )
+            })
+        };
+        match built {
+            Some((by, apply, args, state)) => Some(Origin::Built {
                 by,
                 apply,
-                args,
-                state,
-                ..
-            } => Some(Origin::Built {
-                by: by.clone(),
-                apply: *apply,
-                args: args.bind(py).clone(),
-                state: state.as_ref().map(|state| state.bind(py).clone()),
+                args: args.into_bound(py),
+                state: state.map(|state| state.into_bound(py)),
             }),
+            None => resolved_origin(object),
         }
     }
+}
+
+/// The instance `__dict__` of an unpickler, if it has one.
+fn instance_dict<'py>(unpickler: &Bound<'py, PyAny>) -> Option<Bound<'py, PyDict>> {
+    unpickler
+        .getattr("__dict__")
+        .ok()
+        .and_then(|dict| dict.cast_into::<PyDict>().ok())
 }
 
 fn id(object: &Bound<'_, PyAny>) -> usize {
