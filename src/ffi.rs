@@ -66,6 +66,14 @@ pub unsafe fn add_audit_hook(hook: AuditHook) -> bool {
     unsafe { PySys_AddAuditHook(hook, std::ptr::null_mut()) == 0 }
 }
 
+/// Registers a C audit hook in a running interpreter (an embedding host that finalised and
+/// initialised Python again lost the one added at start-up).
+pub fn add_audit_hook_running(_py: Python<'_>, hook: AuditHook) -> bool {
+    // SAFETY: `_py` proves the interpreter is running and the GIL is held, where CPython
+    // documents PySys_AddAuditHook as callable; `hook` lives as long as the process.
+    unsafe { PySys_AddAuditHook(hook, std::ptr::null_mut()) == 0 }
+}
+
 /// Registers a built-in module so `import name` finds it without touching `sys.path`.
 ///
 /// # Safety
@@ -191,5 +199,251 @@ pub fn audit_find_class(module: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> P
         Err(PyErr::fetch(module.py()))
     } else {
         Ok(())
+    }
+}
+
+
+// ---------------------------------------------------------------------------------------------
+// `_pickle` through the inittab: pickleguard's module takes the name, the stock one is built
+// from inside it (see `pickle_module`).
+
+/// `struct _inittab` from `cpython/import.h`; its layout is the same in CPython 3.8-3.13.
+#[repr(C)]
+struct Inittab {
+    name: *const c_char,
+    initfunc: Option<ModuleInit>,
+}
+
+extern "C" {
+    /// The table of built-in modules, ending with an entry whose name is NULL.
+    static mut PyImport_Inittab: *mut Inittab;
+}
+
+/// Points the built-in module `name` at `init` and returns the init function it had; `None`
+/// (and nothing changed) when `name` is not built into this interpreter.
+///
+/// # Safety
+/// Must be called before `Py_Initialize`, on the initialising thread: nothing else reads or
+/// writes the table meanwhile.
+pub unsafe fn replace_builtin_init(name: &CStr, init: ModuleInit) -> Option<ModuleInit> {
+    // SAFETY: a plain read of the pointer static; before initialisation only this thread
+    // touches it (the caller's precondition).
+    let mut entry = unsafe { *std::ptr::addr_of!(PyImport_Inittab) };
+    while !entry.is_null() {
+        // SAFETY: `entry` points into the table (it starts at the table and only advances past
+        // entries that were not the NULL-named terminator), and no one else uses the table now.
+        let current = unsafe { &mut *entry };
+        if current.name.is_null() {
+            return None;
+        }
+        // SAFETY: a table entry's name is a NUL-terminated string that lives for the process.
+        if unsafe { CStr::from_ptr(current.name) } == name {
+            let original = current.initfunc?;
+            current.initfunc = Some(init);
+            return Some(original);
+        }
+        // SAFETY: `current` was not the terminator, so the table goes on after it.
+        entry = unsafe { entry.add(1) };
+    }
+    None
+}
+
+/// A static that CPython writes to (a module definition) or reads through `*mut` pointers.
+#[repr(transparent)]
+struct CpythonStatic<T>(std::cell::UnsafeCell<T>);
+
+// SAFETY: CPython only touches these statics with the GIL held (PyModuleDef_Init and the import
+// machinery), which serialises every access.
+unsafe impl<T> Sync for CpythonStatic<T> {}
+
+/// `Py_mod_multiple_interpreters` (3.12+): a slot id older CPythons reject.
+const PY_MOD_MULTIPLE_INTERPRETERS: c_int = 3;
+/// `Py_MOD_PER_INTERPRETER_GIL_SUPPORTED`.
+const PY_MOD_PER_INTERPRETER_GIL_SUPPORTED: usize = 2;
+
+/// The slots of pickleguard's `_pickle`: one exec function (multi-phase initialisation, so the
+/// import system creates the module from its spec and the exec function fills it in), then,
+/// on CPython >= 3.12 only, the declaration that it loads in subinterpreters with their own
+/// GIL (as the stock `_pickle` does), then the terminator.
+static PICKLE_SLOTS: CpythonStatic<[pyo3::ffi::PyModuleDef_Slot; 3]> =
+    CpythonStatic(std::cell::UnsafeCell::new([
+        pyo3::ffi::PyModuleDef_Slot {
+            slot: pyo3::ffi::Py_mod_exec,
+            value: pickle_module_exec as *mut c_void,
+        },
+        pyo3::ffi::PyModuleDef_Slot {
+            slot: 0,
+            value: std::ptr::null_mut(),
+        },
+        pyo3::ffi::PyModuleDef_Slot {
+            slot: 0,
+            value: std::ptr::null_mut(),
+        },
+    ]));
+
+/// Declares, in pickleguard's `_pickle` definition, that it supports subinterpreters with
+/// their own GIL. Only for CPython >= 3.12, where the slot exists.
+///
+/// # Safety
+/// Must be called before `Py_Initialize`, on the initialising thread: CPython has not read the
+/// definition yet, and nothing else touches it.
+pub unsafe fn declare_per_interpreter_gil() {
+    // SAFETY: the caller guarantees no one else reads or writes the slots now; index 1 is in
+    // bounds and index 2 stays the terminator.
+    unsafe {
+        (*PICKLE_SLOTS.0.get())[1] = pyo3::ffi::PyModuleDef_Slot {
+            slot: PY_MOD_MULTIPLE_INTERPRETERS,
+            value: PY_MOD_PER_INTERPRETER_GIL_SUPPORTED as *mut c_void,
+        };
+    }
+}
+
+/// The definition of pickleguard's `_pickle`.
+static PICKLE_DEF: CpythonStatic<pyo3::ffi::PyModuleDef> =
+    CpythonStatic(std::cell::UnsafeCell::new(pyo3::ffi::PyModuleDef {
+        m_base: pyo3::ffi::PyModuleDef_HEAD_INIT,
+        m_name: c"_pickle".as_ptr(),
+        m_doc: c"Optimized C implementation for the Python pickle module, with pickleguard's unpickler."
+            .as_ptr(),
+        m_size: 0,
+        m_methods: std::ptr::null_mut(),
+        m_slots: PICKLE_SLOTS.0.get().cast(),
+        m_traverse: None,
+        m_clear: None,
+        m_free: None,
+    }));
+
+/// The inittab init function of pickleguard's `_pickle`.
+pub unsafe extern "C" fn pickle_module_init() -> *mut PyObject {
+    // SAFETY: the import system calls this with the GIL held; the definition is static and
+    // complete, which is all PyModuleDef_Init needs (it only sets the object header).
+    unsafe { pyo3::ffi::PyModuleDef_Init(PICKLE_DEF.0.get()) }
+}
+
+/// The exec slot of pickleguard's `_pickle`: a panic boundary around [`crate::pickle_module::exec`].
+unsafe extern "C" fn pickle_module_exec(module: *mut PyObject) -> c_int {
+    let outcome = std::panic::catch_unwind(|| {
+        // SAFETY: CPython runs exec slots with the GIL held.
+        let py = unsafe { Python::assume_attached() };
+        // SAFETY: `module` is the module being initialised, a live object borrowed for the call.
+        let module = unsafe { Bound::from_borrowed_ptr(py, module) };
+        match module.cast_into::<pyo3::types::PyModule>() {
+            Ok(module) => crate::pickle_module::exec(&module).map_err(|err| err.restore(py)),
+            Err(_) => {
+                pyo3::exceptions::PyImportError::new_err("pickleguard: `_pickle` is not a module")
+                    .restore(py);
+                Err(())
+            }
+        }
+    });
+    match outcome {
+        Ok(Ok(())) => 0,
+        Ok(Err(())) => -1,
+        Err(_) => {
+            // SAFETY: the GIL is held (CPython calls exec slots with it); the type and message
+            // are static.
+            unsafe {
+                pyo3::ffi::PyErr_SetString(
+                    pyo3::ffi::PyExc_ImportError,
+                    c"pickleguard: internal error while building `_pickle`".as_ptr(),
+                )
+            };
+            -1
+        }
+    }
+}
+
+/// Runs a built-in module's own init function as the import system would: a multi-phase
+/// definition is created from `spec` and executed; a single-phase module is registered so
+/// that `PyState_FindModule` finds it (its C functions look their state up that way).
+pub fn run_builtin_init<'py>(
+    py: Python<'py>,
+    init: ModuleInit,
+    spec: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyAny>> {
+    // SAFETY: `init` is the PyInit function the inittab held for this module; `py` proves the
+    // GIL is held, which is all a module init function needs.
+    let made = unsafe { init() };
+    // SAFETY: an init function returns a new reference, or NULL with an exception set.
+    let made = unsafe { Bound::from_owned_ptr_or_err(py, made) }?;
+    // SAFETY: `made` is a live object; PyModuleDef_Type is CPython's static type object, only
+    // read here.
+    let is_def = unsafe {
+        pyo3::ffi::PyObject_TypeCheck(
+            made.as_ptr(),
+            std::ptr::addr_of_mut!(pyo3::ffi::PyModuleDef_Type),
+        )
+    } != 0;
+    if is_def {
+        let def = made.as_ptr().cast::<pyo3::ffi::PyModuleDef>();
+        // SAFETY: `made` is a PyModuleDef (checked above), kept alive by `made`; `spec` is a
+        // live object with a `name`, all PyModule_FromDefAndSpec2 reads from it.
+        let module = unsafe {
+            Bound::from_owned_ptr_or_err(
+                py,
+                pyo3::ffi::PyModule_FromDefAndSpec2(
+                    def,
+                    spec.as_ptr(),
+                    pyo3::ffi::PYTHON_API_VERSION,
+                ),
+            )
+        }?;
+        // SAFETY: `module` was just created from `def`, as PyModule_ExecDef requires.
+        if unsafe { pyo3::ffi::PyModule_ExecDef(module.as_ptr(), def) } != 0 {
+            return Err(PyErr::fetch(py));
+        }
+        return Ok(module);
+    }
+    if !made.is_instance_of::<pyo3::types::PyModule>() {
+        return Err(pyo3::exceptions::PyImportError::new_err(
+            "the stock `_pickle` init function returned neither a module nor a definition",
+        ));
+    }
+    // SAFETY: `made` is a live module (checked above); the result is NULL or its definition,
+    // static in the extension.
+    let def = unsafe { pyo3::ffi::PyModule_GetDef(made.as_ptr()) };
+    if def.is_null() {
+        return Ok(made);
+    }
+    // SAFETY: `def` is the module's definition; PyState_FindModule returns a borrowed
+    // reference or NULL and only reads the interpreter's module index.
+    let registered = unsafe { pyo3::ffi::PyState_FindModule(def) };
+    if registered != made.as_ptr() {
+        // SAFETY: `made` was created from single-phase `def` and is not registered yet
+        // (registering it twice is a fatal error, hence the check above).
+        if unsafe { pyo3::ffi::PyState_AddModule(made.as_ptr(), def) } != 0 {
+            return Err(PyErr::fetch(py));
+        }
+    }
+    Ok(made)
+}
+
+/// Whether the running interpreter is the main one (not a subinterpreter). `false` when the
+/// running CPython cannot say, so that callers keep to what is safe in any interpreter.
+pub fn in_main_interpreter(_py: Python<'_>) -> bool {
+    type GetInterpreter = unsafe extern "C" fn() -> *mut c_void;
+    static LOOKUP: std::sync::OnceLock<Option<(GetInterpreter, GetInterpreter)>> =
+        std::sync::OnceLock::new();
+    let found = LOOKUP.get_or_init(|| {
+        let symbol = |name: &CStr| {
+            // SAFETY: dlsym with RTLD_DEFAULT and a NUL-terminated name only searches the
+            // loaded objects; it returns NULL when the symbol is missing.
+            let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+            (!address.is_null()).then(|| {
+                // SAFETY: these CPython symbols are functions taking nothing and returning a
+                // `PyInterpreterState *` (3.9+ `PyInterpreterState_Get`, 3.8
+                // `_PyInterpreterState_Get`, 3.7+ `PyInterpreterState_Main`).
+                unsafe { std::mem::transmute::<*mut c_void, GetInterpreter>(address) }
+            })
+        };
+        let current =
+            symbol(c"PyInterpreterState_Get").or_else(|| symbol(c"_PyInterpreterState_Get"))?;
+        Some((current, symbol(c"PyInterpreterState_Main")?))
+    });
+    match found {
+        // SAFETY: `_py` proves the GIL is held, so the current thread has an interpreter;
+        // neither function takes arguments or fails.
+        Some((current, main)) => unsafe { current() == main() },
+        None => false,
     }
 }

@@ -34,10 +34,20 @@ pub unsafe extern "C" fn audit_hook(
     }
     // SAFETY: as above.
     if unsafe { event_is(event, CLEAR_HOOKS) } {
+        HOOKS_CLEARED.store(true, std::sync::atomic::Ordering::Relaxed);
         // SAFETY: this is the hook for that event, with the GIL held.
         unsafe { raw_allocator::before_hook_list_freed() };
     }
     0
+}
+
+/// Set when CPython clears the audit hooks (`Py_FinalizeEx`): an embedding host that
+/// initialises Python again runs without the hook until it is added back.
+static HOOKS_CLEARED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether the hooks were cleared since the last call (and so the hook must be added back).
+pub fn take_hooks_cleared() -> bool {
+    HOOKS_CLEARED.swap(false, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Compares a C string with `expected` (which ends in NUL), stopping at the first difference.

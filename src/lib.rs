@@ -8,7 +8,8 @@
 //!
 //! Modules: [`ffi`] and [`raw_allocator`] hold the unsafe CPython calls, [`hook`] is the audit
 //! hook, [`guard`] the process-wide state, [`refusal`] the exception and messages, [`caller`]
-//! finds the program's frame, and [`module`] is `import pickleguard`.
+//! finds the program's frame, [`module`] is `import pickleguard`, [`pickle_module`] is the
+//! `_pickle` that carries pickleguard's unpickler, and [`pure_python`] guards `pickle._Unpickler`.
 
 mod caller;
 mod error;
@@ -18,6 +19,8 @@ mod guard;
 mod hook;
 mod logging;
 mod module;
+mod pickle_module;
+mod pure_python;
 mod raw_allocator;
 mod record;
 mod refusal;
@@ -124,6 +127,11 @@ fn install() -> Result<(), Error> {
     // SAFETY: as above, before Py_Initialize.
     if !unsafe { ffi::append_inittab(c"pickleguard", ffi::module_init()) } {
         ffi::stderr_line(&format!("pickleguard: {}", Error::ModuleNotRegistered));
+    }
+    // Mode `off` at start-up leaves the stock `_pickle` untouched.
+    // SAFETY: as above, before Py_Initialize.
+    if mode != Mode::Off && !unsafe { pickle_module::register() } {
+        ffi::stderr_line(&format!("pickleguard: {}", Error::PickleNotRegistered));
     }
     if mode == Mode::Off {
         events::unprotected(mode, "mode `off`: pickles in this process are not checked");

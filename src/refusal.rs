@@ -13,7 +13,11 @@ static UNSAFE_FILE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 pub fn unsafe_file_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
     UNSAFE_FILE_ERROR
         .get_or_try_init(py, || {
-            let base = py.import("_pickle")?.getattr("UnpicklingError")?;
+            // `pickle`'s own class when `_pickle` cannot be imported (its pure-Python fallback).
+            let base = py
+                .import("_pickle")
+                .or_else(|_| py.import("pickle"))?
+                .getattr("UnpicklingError")?;
             let base = base.cast_into::<PyType>()?;
             let class = PyErr::new_type(
                 py,

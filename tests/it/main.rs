@@ -18,6 +18,7 @@ mod config;
 mod deploying;
 mod examples;
 mod host_processes;
+mod install;
 mod installs;
 mod ipc;
 mod learning;
