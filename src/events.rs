@@ -132,8 +132,8 @@ fn at(caller: Option<&str>) -> String {
     caller.map(|c| format!(" at {c}")).unwrap_or_default()
 }
 
-/// A reconstruction step (REDUCE, NEWOBJ, BUILD, ...) that failed its global's rules; `mode`
-/// says whether it was refused (`enforce`) or let through (`warn`).
+/// A reconstruction step (REDUCE, NEWOBJ, BUILD, ...) that failed its global's rules: refused
+/// in every mode; `mode` is logged for context.
 pub fn reconstruction(
     global: &Global,
     apply: &str,
@@ -142,11 +142,8 @@ pub fn reconstruction(
     mode: Mode,
     caller: Option<&str>,
 ) {
-    let verdict = if mode == Mode::Warn {
-        "warn mode: allowed"
-    } else {
-        "blocked"
-    };
+    // Refused in every mode (see `refusal::refuse_reconstruction`).
+    let verdict = "blocked";
     warn!(
         event = "reconstruction",
         module = global.module.as_str(),

@@ -179,7 +179,6 @@ pub fn secure_execution() -> bool {
     unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
 }
 
-
 /// Raises the `pickle.find_class` audit event for `(module, name)`, as `_pickle`'s
 /// `find_class` does before importing anything; the hook answers it with the policy.
 pub fn audit_find_class(module: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> PyResult<()> {
@@ -201,7 +200,6 @@ pub fn audit_find_class(module: &Bound<'_, PyAny>, name: &Bound<'_, PyAny>) -> P
         Ok(())
     }
 }
-
 
 // ---------------------------------------------------------------------------------------------
 // `_pickle` through the inittab: pickleguard's module takes the name, the stock one is built

@@ -27,7 +27,7 @@ use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
 use crate::unpickler::value::{to_value, Origin};
-use crate::{caller, ffi, guard, refusal};
+use crate::{ffi, guard, refusal};
 
 /// Marks a guarded `_Unpickler` class.
 const GUARDED_MARK: &str = "__pickleguard_guarded__";
@@ -316,33 +316,7 @@ fn stack_top<'py>(
 
 /// An `UnsafeFileError` naming the check that failed and the global.
 fn refuse(py: Python<'_>, global: &Global, apply: Apply, violation: &Violation) -> PyErr {
-    let mut message = format!(
-        "pickleguard refused to apply `{global}` with {} in a pickle: check `{}` failed: {}.",
-        opcode_name(apply),
-        violation.check,
-        violation.detail
-    );
-    if let Some(caller) = caller::find(py) {
-        message.push_str(&format!(" The load was called from {}.", caller.location));
-    }
-    let build = || -> PyResult<PyErr> {
-        let error = refusal::unsafe_file_error(py)?.call1((message.clone(),))?;
-        error.setattr("module", global.module.as_str())?;
-        error.setattr("name", global.name.as_str())?;
-        error.setattr("reason", violation.check)?;
-        Ok(PyErr::from_value(error))
-    };
-    build().unwrap_or_else(|_| pyo3::exceptions::PyRuntimeError::new_err(message))
-}
-
-fn opcode_name(apply: Apply) -> &'static str {
-    match apply {
-        Apply::Reduce => "REDUCE",
-        Apply::NewObj => "NEWOBJ",
-        Apply::NewObjEx => "NEWOBJ_EX",
-        Apply::Build => "BUILD",
-        Apply::Instantiate => "INST/OBJ",
-    }
+    refusal::refuse_reconstruction(py, global, apply, violation)
 }
 
 /// Every object a `find_class` returned, with the names it was resolved under (usually one),

@@ -130,6 +130,39 @@ pub fn reconstruction_message(
     text
 }
 
+/// Logs and raises the refusal of a reconstruction step that failed its rules, in every mode:
+/// a forged library state is never part of a genuine file, so warn mode refuses it too, as it
+/// does hard-denied globals. Both unpicklers (pickleguard's and the wrapped pure-Python one)
+/// refuse through here, so a refusal reads the same whichever one ran.
+pub fn refuse_reconstruction(
+    py: Python<'_>,
+    global: &Global,
+    apply: pickleguard_policy::reconstruct::Apply,
+    violation: &pickleguard_policy::reconstruct::Violation,
+) -> PyErr {
+    let caller = crate::caller::find(py);
+    let location = caller.as_ref().map(|c| c.location.as_str());
+    let mode = crate::guard::get()
+        .map(|guard| guard.mode())
+        .unwrap_or_default();
+    crate::events::reconstruction(
+        global,
+        apply.as_str(),
+        violation.check,
+        &violation.detail,
+        mode,
+        location,
+    );
+    let message = reconstruction_message(
+        global,
+        apply.as_str(),
+        violation.check,
+        &violation.detail,
+        location,
+    );
+    raise_reconstruction(py, global, violation.check, message)
+}
+
 /// Raises `UnsafeFileError(message)` for a reconstruction refusal, with `module`, `name`,
 /// `reason` (`reconstruction`) and `check` attributes.
 pub fn raise_reconstruction(

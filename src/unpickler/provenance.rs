@@ -16,7 +16,7 @@ use pyo3::types::{PyDict, PyTuple};
 use rustc_hash::FxHashMap;
 
 use super::value::{self, Origin};
-use crate::{caller, events, ffi, guard, refusal};
+use crate::{ffi, guard, refusal};
 
 /// Every way a pickle can apply a global, for the "has any rule" question.
 const ALL_APPLIES: [Apply; 5] = [
@@ -201,6 +201,16 @@ impl<'py> Provenance<'py> {
         state: &Bound<'py, PyAny>,
     ) -> PyResult<()> {
         let Some(built) = self.built.get(&key(instance)) else {
+            // BUILD onto a class or function the pickle resolved would set attributes on it
+            // for the whole process; the rules refuse that for every pack global.
+            if let Some(resolved) = self.resolved.get(&key(instance)) {
+                let target = Value::Global(resolved.global.clone());
+                let global = resolved.global.clone();
+                let state = self.to_value(state);
+                if let Err(violation) = reconstruct::check_build(&target, &state) {
+                    return self.violation(&global, Apply::Build, violation);
+                }
+            }
             return Ok(());
         };
         let global = built.by.clone();
@@ -261,46 +271,11 @@ impl<'py> Provenance<'py> {
         value::to_value(object, &origin)
     }
 
-    /// Refuses (enforce) or reports (warn) a failed check.
+    /// Refuses a failed check, in every mode.
     #[cold]
     fn violation(&self, global: &Global, apply: Apply, violation: Violation) -> PyResult<()> {
-        let caller = caller::find(self.py);
-        let location = caller.as_ref().map(|c| c.location.as_str());
-        let opcode = opcode_name(apply);
-        events::reconstruction(
-            global,
-            opcode,
-            violation.check,
-            &violation.detail,
-            self.mode,
-            location,
-        );
-        if self.mode == Mode::Warn {
-            return Ok(());
-        }
-        let message = refusal::reconstruction_message(
-            global,
-            opcode,
-            violation.check,
-            &violation.detail,
-            location,
-        );
-        Err(refusal::raise_reconstruction(
-            self.py,
-            global,
-            violation.check,
-            message,
+        Err(refusal::refuse_reconstruction(
+            self.py, global, apply, &violation,
         ))
-    }
-}
-
-/// The opcode's name for messages.
-fn opcode_name(apply: Apply) -> &'static str {
-    match apply {
-        Apply::Reduce => "reduce",
-        Apply::NewObj => "newobj",
-        Apply::NewObjEx => "newobj_ex",
-        Apply::Build => "build",
-        Apply::Instantiate => "instantiate",
     }
 }

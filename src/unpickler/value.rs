@@ -6,7 +6,7 @@
 //! visits at most [`MAX_NODES`] objects. What lies past a bound becomes
 //! `Value::Opaque("...")`, which a check that expects data must treat as a violation. Payloads
 //! are summarised, never copied: `bytes`, `bytearray`, `memoryview` and `PickleBuffer` by
-//! length, and a `str` longer than [`MAX_STR`] bytes as `Value::Bytes` of its length in
+//! length, and a `str` longer than [`MAX_STR`] bytes as `Value::LongStr` of its length in
 //! characters (what numpy's Python 2 pickles decode their array data to with
 //! `encoding="latin1"`).
 //!
@@ -154,11 +154,11 @@ fn string(text: &Bound<'_, PyString>) -> Value {
     // The length in characters is O(1); only a short string is copied.
     let chars = text.len().unwrap_or(usize::MAX);
     if chars > MAX_STR {
-        return Value::Bytes(chars);
+        return Value::LongStr(chars);
     }
     let copy = text.to_string_lossy();
     if copy.len() > MAX_STR {
-        return Value::Bytes(chars);
+        return Value::LongStr(chars);
     }
     Value::Str(copy.into_owned())
 }

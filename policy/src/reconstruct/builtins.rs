@@ -1,7 +1,7 @@
 //! Python's own types and stdlib helpers: codecs, bytes, containers, `copyreg`.
 
 use super::rules::{self, Build, Call};
-use super::value::{as_built, as_global, global_in, normalise_codec, string, tuple};
+use super::value::{as_built, as_global, global_in, is_str, normalise_codec, string, tuple};
 use super::{Apply, Value};
 
 /// Codecs whose cost is linear in their input (what numpy's and Python 2 era pickles use).
@@ -53,7 +53,7 @@ pub(crate) fn no_args(call: &Call<'_>) -> Result<(), String> {
 pub(crate) fn cheap_codec(call: &Call<'_>) -> Result<(), String> {
     match call.args {
         [text, rest @ ..] if rest.len() <= 2 => {
-            if string(text).is_none() {
+            if !is_str(text) {
                 return Err("encodes something that is not a str".into());
             }
             match rest {
@@ -78,6 +78,7 @@ fn literal(value: &Value) -> bool {
             | Value::BigInt
             | Value::Float(_)
             | Value::Str(_)
+            | Value::LongStr(_)
             | Value::Bytes(_)
             | Value::Tuple(_)
             | Value::List(_)
@@ -94,7 +95,7 @@ pub(crate) fn bytes_from_data(call: &Call<'_>) -> Result<(), String> {
         {
             Ok(())
         }
-        [Value::Str(_), codec, errors @ ..] if errors.len() <= 1 => {
+        [Value::Str(_) | Value::LongStr(_), codec, errors @ ..] if errors.len() <= 1 => {
             cheap(codec)?;
             strict(errors.first())
         }

@@ -58,6 +58,9 @@ pub enum Value {
     Float(f64),
     /// A `str`.
     Str(String),
+    /// A `str` too long to copy, by its length in characters. Python 2 era pickles carry raw
+    /// array data as such strings (decoded with `latin1`, one character per byte).
+    LongStr(usize),
     /// A `bytes`, `bytearray` or buffer, by length only.
     Bytes(usize),
     /// A `tuple`.

@@ -27,9 +27,11 @@ pub struct Rule {
 }
 
 impl Rule {
-    /// Whether `apply` may apply this global at all.
+    /// Whether `apply` may apply this global at all. INST and OBJ call the class with the
+    /// pickle's arguments, as REDUCE does, so an entry that REDUCE may apply INST/OBJ may too.
     pub fn allows(&self, apply: Apply) -> bool {
         self.apply.contains(&apply)
+            || (apply == Apply::Instantiate && self.apply.contains(&Apply::Reduce))
     }
 
     fn checks_for(&self, apply: Apply) -> impl Iterator<Item = &'static Check> + '_ {

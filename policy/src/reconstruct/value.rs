@@ -75,6 +75,11 @@ pub(crate) fn sequence(value: &Value) -> Option<&[Value]> {
 }
 
 /// A `str`.
+/// Whether `value` is a `str`, short (text known) or long (length known).
+pub(crate) fn is_str(value: &Value) -> bool {
+    matches!(value, Value::Str(_) | Value::LongStr(_))
+}
+
 pub(crate) fn string(value: &Value) -> Option<&str> {
     match value {
         Value::Str(text) => Some(text),
@@ -100,12 +105,17 @@ pub(crate) fn byte_len(value: &Value) -> Option<u64> {
     match value {
         Value::Bytes(n) => u64::try_from(*n).ok(),
         Value::Str(text) => latin1_len(text),
+        // Its characters are not known; if one is not latin-1, the encoding raises instead.
+        Value::LongStr(chars) => u64::try_from(*chars).ok(),
         Value::Built { by, args, .. } if global_in(by, &[("_codecs", "encode")]) => {
             let args = tuple(args)?;
-            let text = string(args.first()?)?;
+            let text = args.first()?;
             let codec = args.get(1).and_then(string).unwrap_or("utf-8");
             match normalise_codec(codec).as_str() {
-                "latin1" | "latin_1" | "iso8859_1" | "iso_8859_1" | "l1" => latin1_len(text),
+                "latin1" | "latin_1" | "iso8859_1" | "iso_8859_1" | "l1" => match text {
+                    Value::LongStr(chars) => u64::try_from(*chars).ok(),
+                    text => latin1_len(string(text)?),
+                },
                 _ => None,
             }
         }
