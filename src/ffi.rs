@@ -41,6 +41,8 @@ extern "C" {
     fn PyMem_GetAllocator(domain: c_int, allocator: *mut MemAllocator);
     fn PyMem_SetAllocator(domain: c_int, allocator: *mut MemAllocator);
     fn PyEval_GetFrame() -> *mut PyObject;
+    fn Py_AtExit(func: extern "C" fn()) -> c_int;
+    fn PyInterpreterState_GetDict(interp: *mut c_void) -> *mut PyObject;
     // Exported by every CPython >= 3.3 with this signature; in the limited API only from 3.10.
     fn PyUnicode_AsUTF8AndSize(
         unicode: *mut PyObject,
@@ -160,4 +162,53 @@ pub fn python_version() -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// Asks CPython to call `func` at the very end of `Py_FinalizeEx`, after the audit hooks are
+/// cleared and the interpreter is gone. Registrations are consumed by that finalisation.
+///
+/// # Safety
+/// The interpreter must be initialised (or finalising) and the caller must hold the GIL.
+pub unsafe fn at_exit(func: extern "C" fn()) -> bool {
+    // SAFETY: the caller guarantees a live runtime; `func` is a plain C function that lives as
+    // long as the process (the core is never unloaded).
+    unsafe { Py_AtExit(func) == 0 }
+}
+
+/// `PyInterpreterState *PyInterpreterState_Get(void)`: public from 3.9, `_`-prefixed in 3.8.
+type InterpreterGet = unsafe extern "C" fn() -> *mut c_void;
+
+/// The getter for the current interpreter, looked up once by name (3.8 exports it under its
+/// private name only, so the core cannot link to either name directly).
+fn interpreter_getter() -> Option<InterpreterGet> {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+    static GETTER: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+    let mut address = GETTER.load(Ordering::Acquire);
+    if address.is_null() {
+        for name in [c"PyInterpreterState_Get", c"_PyInterpreterState_Get"] {
+            // SAFETY: `name` is NUL-terminated and RTLD_DEFAULT is a valid pseudo-handle.
+            address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+            if !address.is_null() {
+                break;
+            }
+        }
+        if address.is_null() {
+            return None;
+        }
+        GETTER.store(address, Ordering::Release);
+    }
+    // SAFETY: both names are CPython's `PyInterpreterState *(void)` getter.
+    Some(unsafe { std::mem::transmute::<*mut c_void, InterpreterGet>(address) })
+}
+
+/// The per-interpreter dictionary of the interpreter running on this thread: each interpreter
+/// (and each lifetime of the main one) has its own, cleared when it is finalised.
+pub fn interpreter_dict(py: Python<'_>) -> Option<Bound<'_, pyo3::types::PyDict>> {
+    let getter = interpreter_getter()?;
+    // SAFETY:
+    // - `py` proves this thread holds the GIL of a live interpreter, so the getter returns it.
+    // - PyInterpreterState_GetDict returns a borrowed reference (or null), kept alive by the
+    //   interpreter for at least as long as the GIL is held.
+    let dict = unsafe { Bound::from_borrowed_ptr_or_opt(py, PyInterpreterState_GetDict(getter())) };
+    dict?.cast_into::<pyo3::types::PyDict>().ok()
 }

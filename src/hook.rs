@@ -12,7 +12,7 @@ use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::{caller, events, ffi, guard, raw_allocator, refusal};
+use crate::{caller, events, ffi, guard, lifetime, raw_allocator, refusal};
 
 const FIND_CLASS: &[u8] = b"pickle.find_class\0";
 const CLEAR_HOOKS: &[u8] = b"cpython._PySys_ClearAuditHooks\0";
@@ -36,6 +36,8 @@ pub unsafe extern "C" fn audit_hook(
     if unsafe { event_is(event, CLEAR_HOOKS) } {
         // SAFETY: this is the hook for that event, with the GIL held.
         unsafe { raw_allocator::before_hook_list_freed() };
+        // SAFETY: as above.
+        unsafe { lifetime::hooks_cleared() };
     }
     0
 }

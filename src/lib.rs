@@ -8,7 +8,8 @@
 //!
 //! Modules: [`ffi`] and [`raw_allocator`] hold the unsafe CPython calls, [`hook`] is the audit
 //! hook, [`guard`] the process-wide state, [`refusal`] the exception and messages, [`caller`]
-//! finds the program's frame, and [`module`] is `import pickleguard`.
+//! finds the program's frame, [`lifetime`] re-registers the hook for every later
+//! `Py_Initialize`, and [`module`] is `import pickleguard`.
 
 mod caller;
 mod error;
@@ -16,6 +17,7 @@ mod events;
 mod ffi;
 mod guard;
 mod hook;
+mod lifetime;
 mod logging;
 mod module;
 mod raw_allocator;
@@ -82,6 +84,7 @@ fn install() -> Result<(), Error> {
     if !unsafe { raw_allocator::add_audit_hook_recording_entry(hook::audit_hook) } {
         return Err(Error::HookRefused);
     }
+    lifetime::hook_registered();
     // SAFETY: as above, before Py_Initialize.
     if !unsafe { ffi::append_inittab(c"pickleguard", ffi::module_init()) } {
         ffi::stderr_line(&format!("pickleguard: {}", Error::ModuleNotRegistered));
