@@ -212,3 +212,16 @@ pub fn interpreter_dict(py: Python<'_>) -> Option<Bound<'_, pyo3::types::PyDict>
     let dict = unsafe { Bound::from_borrowed_ptr_or_opt(py, PyInterpreterState_GetDict(getter())) };
     dict?.cast_into::<pyo3::types::PyDict>().ok()
 }
+
+/// A `RuntimeError(message)` made by CPython itself and held as an already normalised `PyErr`.
+///
+/// A lazily built `PyErr` (`new_err`) drops `Py` references when it is raised; in the audit
+/// hook, where pyo3 does not count the thread as attached, those would leak (see
+/// `.cargo/config.toml`). A normalised one hands its references straight back to CPython.
+pub fn raised_runtime_error(py: Python<'_>, message: &str) -> PyErr {
+    let text = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: `py` proves the GIL is held; the type is a static CPython exception and `text`
+    // is NUL-terminated and outlives the call (CPython copies it).
+    unsafe { pyo3::ffi::PyErr_SetString(pyo3::ffi::PyExc_RuntimeError, text.as_ptr()) };
+    PyErr::fetch(py)
+}

@@ -91,16 +91,16 @@ fn check_find_class(py: Python<'_>, args: Option<Bound<'_, PyAny>>) -> PyResult<
     if mode == Mode::Off {
         return Ok(());
     }
-    let args = args.ok_or_else(|| refused_args("no arguments"))?;
+    let args = args.ok_or_else(|| refused_args(py, "no arguments"))?;
     let args = args
         .cast_into::<PyTuple>()
-        .map_err(|_| refused_args("arguments are not a tuple"))?;
+        .map_err(|_| refused_args(py, "arguments are not a tuple"))?;
     if args.len() != 2 {
-        return Err(refused_args("expected (module, name)"));
+        return Err(refused_args(py, "expected (module, name)"));
     }
     let (module, name) = (args.get_borrowed_item(0)?, args.get_borrowed_item(1)?);
     let (Some(module), Some(name)) = (ffi::str_view(&module), ffi::str_view(&name)) else {
-        return Err(refused_args("module and name must be str"));
+        return Err(refused_args(py, "module and name must be str"));
     };
     let decision = guard.decide(module, name);
     let recording = guard
@@ -160,8 +160,9 @@ fn slow_path(
     }
 }
 
-fn refused_args(why: &str) -> PyErr {
-    pyo3::exceptions::PyRuntimeError::new_err(format!(
-        "pickleguard refused a pickle global it could not read ({why})"
-    ))
+fn refused_args(py: Python<'_>, why: &str) -> PyErr {
+    ffi::raised_runtime_error(
+        py,
+        &format!("pickleguard refused a pickle global it could not read ({why})"),
+    )
 }

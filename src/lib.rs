@@ -11,6 +11,11 @@
 //! finds the program's frame, [`lifetime`] re-registers the hook for every later
 //! `Py_Initialize`, and [`module`] is `import pickleguard`.
 
+// See `.cargo/config.toml`: with pyo3's process-wide reference pool, a `Py<T>` dropped in the
+// audit hook could be released later from another interpreter, and crash both.
+#[cfg(not(all(pyo3_disable_reference_pool, pyo3_leak_on_drop_without_reference_pool)))]
+compile_error!("build the core with `--cfg pyo3_disable_reference_pool --cfg pyo3_leak_on_drop_without_reference_pool` (.cargo/config.toml sets them; a RUSTFLAGS variable replaces that list, so add them to it)");
+
 mod caller;
 mod error;
 mod events;
