@@ -17,6 +17,7 @@ mod examples;
 mod host_processes;
 mod ipc;
 mod learning;
+mod lifetimes;
 mod logging;
 mod ml_examples;
 mod ml_stack;

@@ -250,3 +250,77 @@ impl Drop for TempDir {
         let _ = std::fs::remove_dir_all(&self.0);
     }
 }
+
+/// A pyenv CPython with a shared libpython that a C host can embed.
+#[derive(Debug, Clone)]
+pub struct Embeddable {
+    /// `3.12.1`.
+    pub version: String,
+    /// The installation prefix (`.../versions/3.12.1`).
+    pub prefix: PathBuf,
+}
+
+/// The newest pyenv CPython `3.<minor>` with a shared libpython, or `None` after a SKIP line.
+pub fn embeddable(minor: u32) -> Option<Embeddable> {
+    let Some((version, python)) = pyenv_python(&format!("3.{minor}.")) else {
+        eprintln!("SKIP: CPython 3.{minor} is not installed under pyenv (no embedding host)");
+        return None;
+    };
+    let prefix = python.parent()?.parent()?.to_path_buf();
+    if !prefix.join(format!("lib/libpython3.{minor}.so")).is_file() {
+        eprintln!("SKIP: CPython {version} under pyenv has no shared libpython to embed");
+        return None;
+    }
+    Some(Embeddable { version, prefix })
+}
+
+/// Builds `tests/c/<name>.c` with `cc` into `target/c-hosts` (again only when the source is
+/// newer) and returns the executable. With `python`, it is compiled against that CPython's headers and linked to
+/// its libpython (found at run time through an rpath); without, it gets no Python at all.
+pub fn c_host(name: &str, python: Option<&Embeddable>) -> PathBuf {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let source = repo().join("tests/c").join(format!("{name}.c"));
+    let dir = repo().join("target/c-hosts");
+    std::fs::create_dir_all(&dir).expect("create target/c-hosts");
+    let suffix = python.map_or_else(|| "nopython".to_string(), |p| p.version.clone());
+    let output = dir.join(format!("{name}-{suffix}"));
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if modified(&output).is_some() && modified(&output) >= modified(&source) {
+        return output;
+    }
+    let mut command = Command::new("cc");
+    command
+        .args(["-O1", "-Wall", "-Werror", "-o"])
+        .arg(&output)
+        .arg(&source);
+    if let Some(python) = python {
+        let minor = python
+            .version
+            .split('.')
+            .take(2)
+            .collect::<Vec<_>>()
+            .join(".");
+        let lib = python.prefix.join("lib");
+        command
+            .arg(format!(
+                "-I{}",
+                python
+                    .prefix
+                    .join(format!("include/python{minor}"))
+                    .display()
+            ))
+            .arg(format!("-L{}", lib.display()))
+            .arg(format!("-Wl,-rpath,{}", lib.display()))
+            .arg(format!("-lpython{minor}"));
+    }
+    command.arg("-ldl");
+    let built = run(&mut command, Duration::from_secs(120));
+    assert!(
+        built.status.success(),
+        "{command:?} failed:\n{}{}",
+        text(&built.stdout),
+        text(&built.stderr)
+    );
+    output
+}
