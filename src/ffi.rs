@@ -225,3 +225,10 @@ pub fn raised_runtime_error(py: Python<'_>, message: &str) -> PyErr {
     unsafe { pyo3::ffi::PyErr_SetString(pyo3::ffi::PyExc_RuntimeError, text.as_ptr()) };
     PyErr::fetch(py)
 }
+
+/// Whether the process runs in secure-execution mode (setuid, setgid, raised file
+/// capabilities): the kernel's `AT_SECURE`, which the dynamic loader and glibc also follow.
+pub fn secure_execution() -> bool {
+    // SAFETY: getauxval only reads the auxiliary vector the kernel gave the process.
+    unsafe { libc::getauxval(libc::AT_SECURE) != 0 }
+}

@@ -30,8 +30,9 @@ mod record;
 mod refusal;
 mod unpickler;
 
-use std::ffi::c_int;
+use std::ffi::{c_char, c_int, CStr};
 use std::panic::catch_unwind;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pickleguard_policy::settings::vars;
 use pickleguard_policy::{Mode, Problem, Settings};
@@ -41,11 +42,12 @@ pub use error::Error;
 /// Installs the guard. Called by the shim's constructor, before `Py_Initialize`.
 ///
 /// Returns 0 when the process is protected (or already was). Otherwise it has printed one line
-/// to stderr saying why this process is not protected.
+/// to stderr saying why this process is not protected, and returns [`INSTALL_FAILED_REQUIRED`]
+/// if the configuration requires protection (the shim then ends the process), 1 or 2 if not.
 #[no_mangle]
 pub extern "C" fn pickleguard_install() -> c_int {
-    match catch_unwind(install) {
-        Ok(Ok(())) => 0,
+    let status = match catch_unwind(install) {
+        Ok(Ok(())) => return 0,
         Ok(Err(err)) => {
             ffi::stderr_line(&format!(
                 "pickleguard: {err}; this process is NOT protected against unsafe pickles"
@@ -56,14 +58,51 @@ pub extern "C" fn pickleguard_install() -> c_int {
             ffi::stderr_line("pickleguard: internal error while installing; this process is NOT protected against unsafe pickles");
             2
         }
+    };
+    if REQUIRED.load(Ordering::Relaxed) {
+        INSTALL_FAILED_REQUIRED
+    } else {
+        status
     }
 }
 
+/// [`pickleguard_install`]'s status when the process is not protected and `require` is set.
+const INSTALL_FAILED_REQUIRED: c_int = 3;
+
+/// Whether the configuration read by [`install`] requires protection.
+static REQUIRED: AtomicBool = AtomicBool::new(false);
+
+/// The settings in force: in secure-execution mode (setuid, setgid, file capabilities) the
+/// environment belongs to a less privileged caller, so only root's `/etc` configuration counts.
+fn effective_settings() -> Settings {
+    let settings = if ffi::secure_execution() {
+        Settings::for_secure_execution()
+    } else {
+        Settings::from_process()
+    };
+    REQUIRED.store(settings.require, Ordering::Relaxed);
+    settings
+}
+
+/// This core's version, NUL-terminated, for the shim's handshake.
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(version) => version,
+        Err(_) => panic!("the package version contains a NUL byte"),
+    };
+
+/// The core's version (`0.1.0`), a static string. The shim refuses a core whose version is not
+/// its own, since the two are one program split in two files.
+#[no_mangle]
+pub extern "C" fn pickleguard_core_version() -> *const c_char {
+    VERSION.as_ptr()
+}
+
 fn install() -> Result<(), Error> {
+    let settings = effective_settings();
     if ffi::interpreter_initialized() {
         return Err(Error::AlreadyInitialized);
     }
-    let settings = Settings::from_process();
     if let Err(why) = logging::init(&settings.log) {
         events::config_error(&Problem::new(vars::LOG_FILE.into(), why));
     }

@@ -19,7 +19,7 @@ pub fn run(config: Option<PathBuf>, quiet: bool) -> Result<ExitCode, Error> {
             (Some(path), true) => Some(OsString::from(path)),
             _ => std::env::var_os(name),
         },
-        |path| std::fs::read_to_string(path),
+        pickleguard_policy::settings::read_config_file,
     );
     if !quiet {
         print_summary(&settings);

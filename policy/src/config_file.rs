@@ -6,6 +6,7 @@
 //! mode = "enforce"                 # enforce | warn | off
 //! packs = ["sklearn"]              # "ml" is always on
 //! lock = true                      # Python code may not weaken the policy
+//! require = true                   # a Python process that cannot be protected does not run
 //! trust_ipc = true                 # multiprocessing's own pickles skip the allowlist
 //! record = "/var/lib/pickleguard/records.toml"
 //! allow = [
@@ -62,6 +63,11 @@ pub(crate) fn apply(path: &Path, text: &str, settings: &mut Settings) {
                     settings.lock = lock;
                 }
             }
+            "require" => {
+                if let Some(require) = file.flag(settings, value) {
+                    settings.require = require;
+                }
+            }
             "trust_ipc" => {
                 if let Some(trust) = file.flag(settings, value) {
                     settings.trust_ipc = trust;
@@ -90,7 +96,7 @@ pub(crate) fn apply(path: &Path, text: &str, settings: &mut Settings) {
             other => file.problem(
                 settings,
                 key.span(),
-                format!("unknown setting `{other}`: the settings are mode, packs, allow, lock, trust_ipc, record and [log]"),
+                format!("unknown setting `{other}`: the settings are mode, packs, allow, lock, require, trust_ipc, record and [log]"),
             ),
         }
     }

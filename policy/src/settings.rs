@@ -7,7 +7,9 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::io;
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -35,10 +37,15 @@ pub mod vars {
     pub const LOG_FORMAT: &str = "PICKLEGUARD_LOG_FORMAT";
     /// File to append log lines to instead of stderr.
     pub const LOG_FILE: &str = "PICKLEGUARD_LOG_FILE";
+    /// `1`: a Python process that cannot be protected exits before running any Python code.
+    pub const REQUIRE: &str = "PICKLEGUARD_REQUIRE";
 }
 
 /// The config file read when `PICKLEGUARD_CONFIG` is unset, if it exists.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/pickleguard/pickleguard.toml";
+
+/// The largest config file read: 1 MiB, far more than any real allowlist needs.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
 /// What the guard does with a global that is not allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,6 +111,8 @@ pub struct Settings {
     pub record: Option<PathBuf>,
     /// Logging.
     pub log: LogSettings,
+    /// A Python process that cannot be protected must exit before running any Python code.
+    pub require: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
     /// Everything that was wrong, in the order found.
@@ -119,6 +128,7 @@ impl Default for Settings {
             trust_ipc: true,
             record: None,
             log: LogSettings::default(),
+            require: false,
             config_file: None,
             problems: Vec::new(),
         }
@@ -128,10 +138,31 @@ impl Default for Settings {
 impl Settings {
     /// Reads the process environment and the config file it names.
     pub fn from_process() -> Self {
-        Self::load(
-            |name| std::env::var_os(name),
-            |path| std::fs::read_to_string(path),
-        )
+        Self::load(|name| std::env::var_os(name), read_config_file)
+    }
+
+    /// The settings of a process in secure-execution mode (setuid, setgid or raised file
+    /// capabilities), whose environment belongs to a less privileged caller: no variable is
+    /// read, only [`DEFAULT_CONFIG_PATH`] counts, and only if root owns it and its directory
+    /// and no one else may write them. Nothing is written to a file named by configuration
+    /// either: logs go to stderr and nothing is recorded.
+    pub fn for_secure_execution() -> Self {
+        let mut settings = Self::load(|_| None, read_trusted_config_file);
+        let origin = DEFAULT_CONFIG_PATH;
+        if let Some(file) = settings.log.file.take() {
+            settings.problems.push(Problem::new(
+                format!("{origin}: log.file = {}", file.display()),
+                "a setuid, setgid or capability process writes no log file; logging to stderr"
+                    .into(),
+            ));
+        }
+        if let Some(file) = settings.record.take() {
+            settings.problems.push(Problem::new(
+                format!("{origin}: record = {}", file.display()),
+                "a setuid, setgid or capability process records nothing".into(),
+            ));
+        }
+        settings
     }
 
     /// Reads the settings through `env` and `read_file`, so tests can supply both.
@@ -203,6 +234,9 @@ impl EnvReader<'_> {
         if let Some(mode) = self.parsed::<Mode>(vars::MODE) {
             settings.mode = mode;
         }
+        if let Some(Flag(require)) = self.parsed(vars::REQUIRE) {
+            settings.require = require;
+        }
         if let Some(Flag(lock)) = self.parsed(vars::LOCK) {
             settings.lock = lock;
         }
@@ -244,6 +278,64 @@ impl EnvReader<'_> {
             }
         }
     }
+}
+
+/// Reads a config file: a regular file (never a FIFO, device or directory, which could block
+/// or never end) of at most [`MAX_CONFIG_BYTES`].
+pub fn read_config_file(path: &Path) -> io::Result<String> {
+    read_bounded(path, |_| Ok(()))
+}
+
+/// [`read_config_file`] for secure-execution mode: the file and its directory must also be
+/// owned by root and writable by no one else.
+pub fn read_trusted_config_file(path: &Path) -> io::Result<String> {
+    let directory = path.parent().unwrap_or(Path::new("/"));
+    trusted(&std::fs::metadata(directory)?, "its directory")?;
+    read_bounded(path, |opened| trusted(opened, "it"))
+}
+
+fn trusted(metadata: &Metadata, what: &str) -> io::Result<()> {
+    if metadata.uid() != 0 || metadata.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{what} must be owned by root and writable by no one else in a setuid, setgid or capability process"),
+        ));
+    }
+    Ok(())
+}
+
+fn read_bounded(path: &Path, check: impl Fn(&Metadata) -> io::Result<()>) -> io::Result<String> {
+    let regular = |metadata: &Metadata| {
+        if !metadata.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "it is not a regular file",
+            ));
+        }
+        if metadata.len() > MAX_CONFIG_BYTES {
+            return Err(too_large());
+        }
+        Ok(())
+    };
+    // `stat` first: opening a FIFO would block until a writer comes.
+    regular(&std::fs::metadata(path)?)?;
+    let file = File::open(path)?;
+    let opened = file.metadata()?;
+    regular(&opened)?;
+    check(&opened)?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    Ok(text)
+}
+
+fn too_large() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("it is larger than the {MAX_CONFIG_BYTES}-byte limit"),
+    )
 }
 
 /// A yes/no value: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
@@ -616,5 +708,70 @@ format = "xml"
             p[0]
         );
         assert_eq!(s.mode, Mode::Enforce);
+    }
+
+    #[test]
+    fn require_comes_from_the_environment_or_the_file() {
+        assert!(!load(&[], None).require);
+        assert!(load(&[(vars::REQUIRE, "1")], None).require);
+        assert!(with_file(&[], "require = true\n").require);
+        let s = with_file(&[(vars::REQUIRE, "0")], "require = true\n");
+        assert!(!s.require, "env beats file");
+    }
+
+    /// A scratch directory for file-reading tests.
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("pickleguard-policy-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    #[test]
+    fn only_bounded_regular_files_are_read() {
+        let dir = scratch("bounded");
+        let small = dir.join("small.toml");
+        std::fs::write(&small, "mode = \"warn\"\n").unwrap();
+        assert_eq!(read_config_file(&small).unwrap(), "mode = \"warn\"\n");
+
+        let limit = usize::try_from(MAX_CONFIG_BYTES).unwrap();
+        let exact = dir.join("exact.toml");
+        std::fs::write(&exact, "#".repeat(limit)).unwrap();
+        assert_eq!(read_config_file(&exact).unwrap().len(), limit);
+        let large = dir.join("large.toml");
+        std::fs::write(&large, "#".repeat(limit + 1)).unwrap();
+        let err = read_config_file(&large).unwrap_err().to_string();
+        assert!(err.contains("larger than the 1048576-byte limit"), "{err}");
+
+        // Never ends, and would exhaust memory.
+        let err = read_config_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let err = read_config_file(&dir).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+
+        // Opening a FIFO would wait for a writer forever.
+        let fifo = dir.join("fifo.toml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|status| status.success()) {
+            let err = read_config_file(&fifo).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_config_file_is_never_read_past_the_cap_through_settings() {
+        let s = Settings::load(
+            |name| (name == vars::CONFIG).then(|| OsString::from("/dev/zero")),
+            read_config_file,
+        );
+        let p = problems(&s);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("PICKLEGUARD_CONFIG=/dev/zero: cannot read the config file: it is not a regular file"),
+            "{}",
+            p[0]
+        );
     }
 }
