@@ -167,6 +167,120 @@ fn lt4_a_lifetime_that_cannot_be_protected_says_so() {
     }
 }
 
+/// LT-5: a host not linked to libpython that `dlopen`s it after `main` starts (PyInstaller's
+/// bootloader does) is protected: the shim's `dlopen` interposer sees libpython arrive and
+/// loads the core before the host can call `Py_Initialize`. Fails if the pickle loads (no
+/// interposer: the shim's constructor found no Python and the core never came).
+#[test]
+fn lt5_libpython_loaded_after_start_is_protected() {
+    for minor in [8, 12, 13] {
+        let Some(python) = embeddable(minor) else {
+            continue;
+        };
+        let host = c_host("late_dlopen_host", None);
+        for guarded in [true, false] {
+            let markers = TempDir::new("lt5");
+            let mut command = if guarded {
+                support::preloaded(&host)
+            } else {
+                support::command(&host)
+            };
+            command.arg(&python.libpython).arg(probe());
+            let output = run_host(command, markers.path());
+            let context = format!("guarded={guarded}: {}", describe(&python, &output));
+            assert!(output.status.success(), "{context}");
+            let lines = json_lines(&output.stdout);
+            assert_eq!(lines.len(), 1, "{context}");
+            if guarded {
+                assert_eq!(lines[0]["refused"], "UnsafeFileError", "{context}");
+                assert_eq!(lines[0]["active"], true, "{context}");
+                assert!(markers.files().is_empty(), "{context}");
+            } else {
+                // The control: the same host without the shim runs the payload.
+                assert_eq!(lines[0]["refused"], Value::Null, "{context}");
+                assert_eq!(markers.files(), ["PWNED-1"], "{context}");
+            }
+        }
+    }
+}
+
+/// LT-8: a libpython `dlopen`ed late with RTLD_LOCAL keeps its symbols from the core, which
+/// binds to them globally: the process cannot be protected, and says so in one line instead
+/// of failing silently. Fails if the line is missing or repeated.
+#[test]
+fn lt8_libpython_loaded_late_with_rtld_local_says_it_is_not_protected() {
+    let Some(python) = embeddable(12) else {
+        return;
+    };
+    let host = c_host("late_dlopen_host", None);
+    let markers = TempDir::new("lt8");
+    let mut command = support::preloaded(&host);
+    command.arg(&python.libpython).arg(probe()).arg("local");
+    let output = run_host(command, markers.path());
+    let context = describe(&python, &output);
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("pickleguard:"))
+        .collect();
+    assert_eq!(
+        lines,
+        ["pickleguard: libpython was loaded with dlopen(RTLD_LOCAL) after start-up, so the core cannot bind to it; this process is NOT protected against unsafe pickles"],
+        "{context}"
+    );
+}
+
+/// LT-9: the `dlopen` interposer leaves the caller's own lookup rules alone: glibc resolves a
+/// bare name through the RUNPATH of the object calling `dlopen`, and `$ORIGIN` to that
+/// object's directory, and finds that object by the return address. A host whose plugin is
+/// reachable only through its own RUNPATH (`$ORIGIN/plugins`) loads it by bare name, by
+/// `$ORIGIN` path and by full path, identically with and without the preload. Fails if the
+/// interposer calls libc's `dlopen` from the shim for those (then the shim is the caller).
+#[test]
+fn lt9_dlopen_keeps_the_callers_lookup_rules() {
+    let dir = TempDir::new("lt9");
+    let plugins = dir.path().join("plugins");
+    std::fs::create_dir_all(&plugins).expect("plugins dir");
+    support::compile_c(
+        "int pickleguard_test_plugin(void) { return 42; }\n",
+        &plugins.join("libpgplugin.so"),
+        &["-shared", "-fPIC"],
+    );
+    let host = dir.path().join("runpath_host");
+    support::compile_c(
+        r#"#include <dlfcn.h>
+#include <stdio.h>
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        void *plugin = dlopen(argv[i], RTLD_NOW);
+        int (*answer)(void) = plugin ? (int (*)(void))dlsym(plugin, "pickleguard_test_plugin") : 0;
+        printf("%s: %d\n", argv[i], answer ? answer() : -1);
+    }
+    return 0;
+}
+"#,
+        &host,
+        &["-ldl", "-Wl,--enable-new-dtags,-rpath,$ORIGIN/plugins"],
+    );
+    let full = plugins.join("libpgplugin.so");
+    let args = [
+        "libpgplugin.so",
+        "$ORIGIN/plugins/libpgplugin.so",
+        full.to_str().expect("utf-8 temp path"),
+    ];
+    let timeout = Duration::from_secs(60);
+    let plain = run(support::command(&host).args(args), timeout);
+    let guarded = run(support::preloaded(&host).args(args), timeout);
+    assert_eq!(
+        text(&plain.stdout).matches(": 42").count(),
+        3,
+        "control: {}",
+        text(&plain.stdout)
+    );
+    assert_eq!(text(&guarded.stdout), text(&plain.stdout));
+    assert_eq!(text(&guarded.stderr), text(&plain.stderr));
+}
+
 /// LT-6: subinterpreters refusing pickles in parallel, each in its own thread, while the main
 /// interpreter refuses too: own-GIL ones on 3.12+ (`_xxsubinterpreters` / `_interpreters`),
 /// shared-GIL ones before. Every refusal is caught by `except pickle.UnpicklingError` of the

@@ -258,6 +258,8 @@ pub struct Embeddable {
     pub version: String,
     /// The installation prefix (`.../versions/3.12.1`).
     pub prefix: PathBuf,
+    /// Its shared libpython, `lib/libpython3.12.so`.
+    pub libpython: PathBuf,
 }
 
 /// The newest pyenv CPython `3.<minor>` with a shared libpython, or `None` after a SKIP line.
@@ -267,11 +269,16 @@ pub fn embeddable(minor: u32) -> Option<Embeddable> {
         return None;
     };
     let prefix = python.parent()?.parent()?.to_path_buf();
-    if !prefix.join(format!("lib/libpython3.{minor}.so")).is_file() {
+    let libpython = prefix.join(format!("lib/libpython3.{minor}.so"));
+    if !libpython.is_file() {
         eprintln!("SKIP: CPython {version} under pyenv has no shared libpython to embed");
         return None;
     }
-    Some(Embeddable { version, prefix })
+    Some(Embeddable {
+        version,
+        prefix,
+        libpython,
+    })
 }
 
 /// Builds `tests/c/<name>.c` with `cc` into `target/c-hosts` (again only when the source is
