@@ -201,6 +201,47 @@ fn interpreter_getter() -> Option<InterpreterGet> {
     Some(unsafe { std::mem::transmute::<*mut c_void, InterpreterGet>(address) })
 }
 
+/// `struct _inittab` from `cpython/import.h`: one built-in module.
+#[repr(C)]
+struct Inittab {
+    name: *const c_char,
+    init: Option<ModuleInit>,
+}
+
+/// Whether CPython's table of built-in modules (`PyImport_Inittab`, which
+/// `PyImport_AppendInittab` extends) has a module called `name`.
+///
+/// # Safety
+/// No other thread may change the table meanwhile: call it between interpreter lifetimes, on
+/// the thread that finalised the last one.
+pub unsafe fn inittab_has(name: &CStr) -> bool {
+    // SAFETY: the symbol name is NUL-terminated and RTLD_DEFAULT is a valid pseudo-handle.
+    // The data symbol is looked up rather than linked so the core never fails to load over it.
+    let table = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"PyImport_Inittab".as_ptr()) };
+    if table.is_null() {
+        return false;
+    }
+    // SAFETY: `PyImport_Inittab` is a `struct _inittab *` variable.
+    let mut entry = unsafe { *table.cast::<*const Inittab>() };
+    while !entry.is_null() {
+        // SAFETY: the table is an array ended by an entry with a null name (caller guarantees
+        // no concurrent change).
+        let Some(current) = (unsafe { entry.as_ref() }) else {
+            return false;
+        };
+        if current.name.is_null() {
+            return false;
+        }
+        // SAFETY: every entry before the end has a NUL-terminated name.
+        if unsafe { CStr::from_ptr(current.name) } == name {
+            return true;
+        }
+        // SAFETY: not the last entry (its name is not null), so the next one exists.
+        entry = unsafe { entry.add(1) };
+    }
+    false
+}
+
 /// The per-interpreter dictionary of the interpreter running on this thread: each interpreter
 /// (and each lifetime of the main one) has its own, cleared when it is finalised.
 pub fn interpreter_dict(py: Python<'_>) -> Option<Bound<'_, pyo3::types::PyDict>> {

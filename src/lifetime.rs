@@ -8,6 +8,9 @@
 //! `PySys_AddAuditHook` may be called again; CPython keeps the list across the next
 //! `Py_Initialize`. A process that never initialises again only carries one unused entry.
 //!
+//! The `pickleguard` built-in module is registered again too if the table of built-in modules
+//! lost it (CPython 3.8-3.13 keep it).
+//!
 //! [`hook_live`] says whether the hook is registered for the interpreter running now, so
 //! `pickleguard.is_active()` tells the truth if re-registering ever fails, and that failure is
 //! reported in one stderr line.
@@ -56,6 +59,18 @@ extern "C" fn reinstall() {
             return Err("CPython refused the audit hook (PySys_AddAuditHook failed)");
         }
         hook_registered();
+        // CPython 3.8-3.13 keep the extended table of built-in modules across lifetimes; one
+        // that resets it gets `pickleguard` back here.
+        // SAFETY: between lifetimes, on the finalising thread (as above).
+        if !unsafe { ffi::inittab_has(c"pickleguard") }
+            // SAFETY: as above; the name is static.
+            && !unsafe { ffi::append_inittab(c"pickleguard", ffi::module_init()) }
+        {
+            ffi::stderr_line(&format!(
+                "pickleguard: {}",
+                crate::Error::ModuleNotRegistered
+            ));
+        }
         Ok(())
     });
     match outcome {
