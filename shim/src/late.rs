@@ -12,8 +12,10 @@
 //! naked function that asks [`route`] where to go and then *jumps* there with the caller's
 //! registers and return address intact: straight to libc's `dlopen` (the caller stays the
 //! caller), or to [`dlopen_then_check`] only for what cannot depend on the caller: an explicit
-//! path (with a `/` and no `$`) while no CPython has been seen. Once the process is protected,
-//! or known not to be protectable, every call goes straight to libc.
+//! path (with a `/` and no `$`) while no CPython has been seen. A libpython opened by bare name
+//! is noticed at the next `dlopen` instead (before `Py_Initialize` if the host loads anything
+//! else first, otherwise with one line saying the process is not protected). Once the process
+//! is protected, or known not to be protectable, every call goes straight to libc.
 //!
 //! Naked functions need Rust 1.88 and an assembly body per architecture; `build.rs` enables
 //! this module (`pickleguard_shim_late_dlopen`) on x86_64 and aarch64 with such a compiler.
@@ -88,7 +90,11 @@ pub unsafe extern "C" fn interposed_dlopen(path: *const c_char, flags: c_int) ->
 /// Where a `dlopen(path, flags)` call goes: libc's `dlopen`, or [`dlopen_then_check`].
 extern "C" fn route(path: *const c_char, _flags: c_int) -> *const c_void {
     let real = sys::real_dlopen();
-    if STATE.load(Ordering::Acquire) == SETTLED || path.is_null() {
+    if STATE.load(Ordering::Acquire) == SETTLED {
+        return real;
+    }
+    arrived_unseen();
+    if path.is_null() {
         return real;
     }
     // SAFETY: a non-null `dlopen` path is a NUL-terminated string (the host's contract).
@@ -100,37 +106,49 @@ extern "C" fn route(path: *const c_char, _flags: c_int) -> *const c_void {
     dlopen_then_check as *const c_void
 }
 
+/// A CPython that came in through a call the shim passed on unseen (a bare name, `$ORIGIN`):
+/// the next `dlopen` is the first chance to notice it. If the host has not started it yet, it
+/// is protected now; if it has, the core says in one line that this process is not protected.
+fn arrived_unseen() {
+    let errno = sys::errno();
+    if sys::global_symbol(c"PySys_AddAuditHook").is_null() {
+        sys::clear_dl_error();
+    } else {
+        protect_once();
+    }
+    sys::set_errno(errno);
+}
+
 /// `dlopen` of an explicit path, then: if it brought a CPython with audit hooks, protect it.
 extern "C" fn dlopen_then_check(path: *const c_char, flags: c_int) -> *mut c_void {
     // SAFETY: forwarding the host's own arguments to libc's dlopen; for an explicit path
     // without `$`, which object calls it makes no difference.
     let handle = unsafe { sys::dlopen_real(path, flags) };
     if !handle.is_null() {
-        check_loaded(handle);
+        let errno = sys::errno();
+        if sys::symbol_in(handle, c"PySys_AddAuditHook").is_null() {
+            // dlsym failing left an error for dlerror(); the host's dlopen succeeded.
+            sys::clear_dl_error();
+        } else {
+            protect_once();
+        }
+        sys::set_errno(errno);
     }
     handle
 }
 
-fn check_loaded(handle: *mut c_void) {
-    let errno = sys::errno();
-    if sys::symbol_in(handle, c"PySys_AddAuditHook").is_null() {
-        // dlsym failing left an error for dlerror(); the host's dlopen succeeded, so clear it.
-        sys::clear_dl_error();
-        sys::set_errno(errno);
-        return;
-    }
+/// Protects the late CPython on the first thread that gets here; any other waits until that
+/// is done, so no host thread can start Python before the hook is in place.
+fn protect_once() {
     match STATE.compare_exchange(WATCHING, LOADING, Ordering::AcqRel, Ordering::Acquire) {
         Ok(_) => {
             crate::protect_late_python();
             STATE.store(SETTLED, Ordering::Release);
         }
         Err(_) => {
-            // Another thread is loading the core: the host must not start Python before the
-            // hook is in place, so wait for it.
             while STATE.load(Ordering::Acquire) == LOADING {
                 sys::yield_now();
             }
         }
     }
-    sys::set_errno(errno);
 }

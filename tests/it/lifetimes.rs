@@ -230,6 +230,43 @@ fn lt8_libpython_loaded_late_with_rtld_local_says_it_is_not_protected() {
     );
 }
 
+/// LT-10: a libpython opened by bare name is passed to libc unseen (its lookup depends on the
+/// caller, LT-9), so the shim notices it only at the next `dlopen`; here that is an extension
+/// module imported after `Py_Initialize`, too late to install the hook. The process says so in
+/// one line instead of running unprotected in silence. Fails if the line is missing or
+/// repeated.
+#[test]
+fn lt10_libpython_opened_late_by_bare_name_says_it_is_not_protected() {
+    let Some(python) = embeddable(12) else {
+        return;
+    };
+    let host = c_host("late_dlopen_host", None);
+    let markers = TempDir::new("lt10");
+    let soname = python
+        .libpython
+        .file_name()
+        .expect("libpython file name")
+        .to_owned();
+    let mut command = support::preloaded(&host);
+    command
+        .env("LD_LIBRARY_PATH", python.prefix.join("lib"))
+        .arg(soname)
+        .arg(probe());
+    let output = run_host(command, markers.path());
+    let context = describe(&python, &output);
+    assert!(output.status.success(), "{context}");
+    let stderr = text(&output.stderr);
+    let lines: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("pickleguard:"))
+        .collect();
+    assert_eq!(
+        lines,
+        ["pickleguard: the interpreter was already running when pickleguard loaded; start Python with LD_PRELOAD=libpickleguard.so instead; this process is NOT protected against unsafe pickles"],
+        "{context}"
+    );
+}
+
 /// LT-9: the `dlopen` interposer leaves the caller's own lookup rules alone: glibc resolves a
 /// bare name through the RUNPATH of the object calling `dlopen`, and `$ORIGIN` to that
 /// object's directory, and finds that object by the return address. A host whose plugin is
