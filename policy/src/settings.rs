@@ -47,6 +47,12 @@ pub const DEFAULT_CONFIG_PATH: &str = "/etc/pickleguard/pickleguard.toml";
 /// The largest config file read: 1 MiB, far more than any real allowlist needs.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
+/// The most problems kept (and so printed); one more line counts the rest.
+pub const MAX_PROBLEMS: usize = 20;
+
+/// The longest user-supplied text quoted in a problem (a value, an entry), in bytes.
+pub const MAX_QUOTED: usize = 120;
+
 /// What the guard does with a global that is not allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
@@ -191,6 +197,7 @@ impl Settings {
         env.apply(&mut settings);
         let mut problems = env.problems;
         settings.problems.append(&mut problems);
+        cap_problems(&mut settings.problems);
         settings
     }
 }
@@ -207,7 +214,7 @@ impl EnvReader<'_> {
             Ok(text) => Some(text),
             Err(raw) => {
                 self.problems.push(Problem::new(
-                    format!("{var}={raw:?}"),
+                    format!("{var}={}", clip(&format!("{raw:?}"))),
                     "the value is not valid UTF-8; it is ignored".into(),
                 ));
                 None
@@ -222,8 +229,8 @@ impl EnvReader<'_> {
             Ok(parsed) => Some(parsed),
             Err(err) => {
                 self.problems.push(Problem::new(
-                    format!("{var}={value}"),
-                    format!("{err}; the variable is ignored"),
+                    format!("{var}={}", clip(&value)),
+                    clip_message(format!("{err}; the variable is ignored")),
                 ));
                 None
             }
@@ -259,8 +266,8 @@ impl EnvReader<'_> {
             for pack in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 if let Err(err) = settings.policy.enable_pack(pack) {
                     self.problems.push(Problem::new(
-                        format!("{}={value}", vars::PACKS),
-                        format!("{err}; the other packs apply"),
+                        format!("{}={}", vars::PACKS, clip(pack)),
+                        clip_message(format!("{err}; the other packs apply")),
                     ));
                 }
             }
@@ -270,14 +277,54 @@ impl EnvReader<'_> {
                 let added = Global::parse(entry)
                     .and_then(|global| settings.policy.allow(&global, Source::Env, None));
                 if let Err(err) = added {
+                    // The entry alone, never the whole value: 10,000 bad entries must not
+                    // print the value 10,000 times.
                     self.problems.push(Problem::new(
-                        format!("{}={value}", vars::ALLOW),
-                        format!("{err}; that entry is ignored and the rest apply"),
+                        format!("{}={}", vars::ALLOW, clip(entry.trim())),
+                        clip_message(format!("{err}; that entry is ignored and the rest apply")),
                     ));
                 }
             }
         }
     }
+}
+
+/// `text`, cut to [`MAX_QUOTED`] bytes (at a character boundary) with a note of its full size.
+pub fn clip(text: &str) -> String {
+    if text.len() <= MAX_QUOTED {
+        return text.to_string();
+    }
+    let mut end = MAX_QUOTED;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len())
+}
+
+/// A problem message, which may quote user text, cut to a few times [`MAX_QUOTED`].
+pub(crate) fn clip_message(message: String) -> String {
+    let limit = 4 * MAX_QUOTED;
+    if message.len() <= limit {
+        return message;
+    }
+    let mut end = limit;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &message[..end], message.len())
+}
+
+/// Keeps the first [`MAX_PROBLEMS`] problems and replaces the rest with one line counting them.
+fn cap_problems(problems: &mut Vec<Problem>) {
+    if problems.len() <= MAX_PROBLEMS {
+        return;
+    }
+    let rest = problems.len() - MAX_PROBLEMS;
+    problems.truncate(MAX_PROBLEMS);
+    problems.push(Problem::new(
+        "more problems".into(),
+        format!("{rest} more not shown; fix the ones above first"),
+    ));
 }
 
 /// Reads a config file: a regular file (never a FIFO, device or directory, which could block
@@ -772,6 +819,83 @@ format = "xml"
             p[0].starts_with("PICKLEGUARD_CONFIG=/dev/zero: cannot read the config file: it is not a regular file"),
             "{}",
             p[0]
+        );
+    }
+
+    #[test]
+    fn python2_spellings_of_hard_denied_globals_are_refused() {
+        let s = with_file(
+            &[(vars::ALLOW, "__builtin__.eval,copy_reg._reconstructor")],
+            "allow = [\"__builtin__.exec\", \"commands.getoutput\"]\n",
+        );
+        let p = problems(&s);
+        assert_eq!(p.len(), 3, "{p:#?}");
+        assert!(
+            p[0].contains("`__builtin__.exec` is hard-denied"),
+            "{}",
+            p[0]
+        );
+        assert!(
+            p[1].contains("`commands.getoutput` is hard-denied"),
+            "{}",
+            p[1]
+        );
+        assert!(
+            p[2].starts_with(
+                "PICKLEGUARD_ALLOW=__builtin__.eval: `__builtin__.eval` is hard-denied"
+            ),
+            "{}",
+            p[2]
+        );
+        assert!(matches!(
+            s.policy.decide("__builtin__", "eval"),
+            Decision::HardDenied(_)
+        ));
+    }
+
+    #[test]
+    fn problems_are_bounded_in_size_and_number() {
+        let entries: Vec<String> = (0..10_000).map(|i| format!("bad{i}")).collect();
+        let value = entries.join(",");
+        let long_mode = "x".repeat(100_000);
+        let s = load(&[(vars::ALLOW, &value), (vars::MODE, &long_mode)], None);
+        let p = problems(&s);
+        assert_eq!(p.len(), MAX_PROBLEMS + 1, "{p:#?}");
+        assert!(p.iter().all(|line| line.len() < 1200), "{p:#?}");
+        assert!(
+            p[0].starts_with("PICKLEGUARD_MODE=xxx") && p[0].contains("(100000 bytes)"),
+            "{}",
+            p[0]
+        );
+        assert!(p[1].starts_with("PICKLEGUARD_ALLOW=bad0: "), "{}", p[1]);
+        assert_eq!(
+            p[MAX_PROBLEMS],
+            format!(
+                "more problems: {} more not shown; fix the ones above first",
+                10_001 - MAX_PROBLEMS
+            )
+        );
+    }
+
+    #[test]
+    fn a_large_broken_file_is_reported_in_linear_time() {
+        // One unclosed string per line: every line is an error.
+        let line = "key = \"unterminated\n";
+        let text = line.repeat((MAX_CONFIG_BYTES as usize) / line.len());
+        let started = std::time::Instant::now();
+        let s = with_file(&[], &text);
+        let elapsed = started.elapsed();
+        let p = problems(&s);
+        assert_eq!(p.len(), MAX_PROBLEMS + 1);
+        assert!(p[0].starts_with("/etc/pg.toml:1:"), "{}", p[0]);
+        let rest: usize = p[MAX_PROBLEMS]
+            .strip_prefix("more problems: ")
+            .and_then(|tail| tail.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{}", p[MAX_PROBLEMS]));
+        assert!(rest > 10_000, "every line is an error: {rest}");
+        assert!(
+            elapsed < std::time::Duration::from_secs(10),
+            "{elapsed:?} for a 1 MiB file"
         );
     }
 }

@@ -15,12 +15,17 @@
 //! In secure-execution mode (setuid, setgid, file capabilities: `AT_SECURE`) no environment
 //! variable is read: the core is only ever the one beside the shim, owned by root and writable
 //! by no one else.
-#![no_std]
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
+// Unit tests run under the std test harness; the library itself is `no_std`.
+#![cfg_attr(not(test), no_std)]
+// The library has no panic path (build.rs fails the link otherwise); tests may panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
 )]
 
 mod elf;
@@ -137,7 +142,8 @@ enum Unprotected<'a> {
     CannotOpen(&'a [u8], &'a [u8]),
     /// The core file is not a regular file.
     NotRegular(&'a [u8]),
-    /// In secure-execution mode, a core not owned by root or writable by others.
+    /// In secure-execution mode, a core (or its directory) not owned by root or writable by
+    /// others.
     Untrusted(&'a [u8]),
     /// The core file is damaged or for another machine.
     Damaged(&'a [u8], elf::Defect),
@@ -156,7 +162,9 @@ enum Unprotected<'a> {
 impl Unprotected<'_> {
     /// Prints the one line (the core prints its own).
     fn report(&self) {
-        let mut line = Text::<1024>::new();
+        // Room for two paths (the loader's message repeats the path) and the words around
+        // them, so the line's end is never cut.
+        let mut line = Text::<{ 3 * sys::PATH_MAX }>::new();
         line.push_cut(b"pickleguard: ");
         match *self {
             Unprotected::NoAuditHooks => {
@@ -184,7 +192,7 @@ impl Unprotected<'_> {
             Unprotected::Untrusted(path) => {
                 line.push_cut(b"the core library `");
                 line.push_cut(path);
-                line.push_cut(b"` is not owned by root or is writable by others, and this is a setuid, setgid or capability process");
+                line.push_cut(b"` or its directory is not owned by root or is writable by others, and this is a setuid, setgid or capability process");
             }
             Unprotected::Damaged(path, defect) => {
                 line.push_cut(b"the core library `");
@@ -271,10 +279,28 @@ fn check_core_file<'a>(c_path: &CStr, path: &'a [u8], secure: bool) -> Result<()
     if !facts.regular {
         return Err(Unprotected::NotRegular(path));
     }
-    if secure && (facts.uid != 0 || facts.mode & 0o022 != 0) {
+    if secure && !(trusted(&facts) && directory_trusted(path)) {
         return Err(Unprotected::Untrusted(path));
     }
     elf::check(&file, facts.size).map_err(|defect| Unprotected::Damaged(path, defect))
+}
+
+/// Owned by root and writable by no one else.
+fn trusted(facts: &sys::FileFacts) -> bool {
+    facts.uid == 0 && facts.mode & 0o022 == 0
+}
+
+/// Whether the directory holding `path` is [`trusted`]: if others could write to it, they could
+/// swap the core between the check and the load.
+fn directory_trusted(path: &[u8]) -> bool {
+    let mut directory = Text::<{ sys::PATH_MAX }>::new();
+    if !directory.push(path) || !directory.truncate_after_last_slash() {
+        return false;
+    }
+    directory
+        .as_c_str()
+        .and_then(sys::file_facts)
+        .is_some_and(|facts| trusted(&facts))
 }
 
 /// `PICKLEGUARD_CORE` (never in secure-execution mode), or `libpickleguard_core.so` in the
@@ -296,7 +322,7 @@ fn core_path(secure: bool, out: &mut Text<{ sys::PATH_MAX }>) -> bool {
 /// Ends a Python process that must be protected and is not, before any Python code runs.
 fn require_failed() -> ! {
     sys::write_stderr(
-        b"pickleguard: protection is required (PICKLEGUARD_REQUIRE or `require = true`) and this Python process cannot be protected; exiting with status 69 before any Python code runs\n",
+        b"pickleguard: protection is required (PICKLEGUARD_REQUIRE or `require = true`) and this Python process cannot be protected; exiting with status 69\n",
     );
     sys::exit_now(EXIT_UNPROTECTED)
 }

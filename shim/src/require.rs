@@ -146,3 +146,54 @@ fn is_true(value: &[u8]) -> bool {
         _ => false,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scan(text: &str) -> bool {
+        let mut scan = Scan::default();
+        for &byte in text.as_bytes() {
+            if scan.byte(byte) {
+                return scan.require;
+            }
+        }
+        scan.end_line();
+        scan.require
+    }
+
+    #[test]
+    fn finds_a_top_level_require() {
+        assert!(scan("require = true\n"));
+        assert!(scan("mode = \"warn\"\n  require=true # always\n"));
+        assert!(scan("require = \"yes\"\r\n"));
+        assert!(scan("require = true"), "no final newline");
+        assert!(!scan(""));
+        assert!(!scan("require = false\n"));
+        assert!(!scan("required = true\n"));
+        assert!(!scan("# require = true\n"));
+    }
+
+    #[test]
+    fn stops_at_the_first_table() {
+        assert!(!scan("[log]\nrequire = true\n"));
+        assert!(scan("require = true\n[log]\nlevel = \"warn\"\n"));
+    }
+
+    #[test]
+    fn overlong_lines_are_skipped_whole() {
+        let long = format!("x = \"{}\"require = true\n", "a".repeat(2 * MAX_LINE));
+        assert!(!scan(&long));
+        assert!(scan(&format!("{long}require = true\n")));
+    }
+
+    #[test]
+    fn yes_words() {
+        for yes in ["1", "true", "YES", " on "] {
+            assert!(is_yes(yes.as_bytes()), "{yes}");
+        }
+        for no in ["0", "", "false", "y"] {
+            assert!(!is_yes(no.as_bytes()), "{no}");
+        }
+    }
+}

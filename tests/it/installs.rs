@@ -251,7 +251,7 @@ fn require_stops_an_unprotectable_python_before_its_code_runs() {
     let mut pythons: Vec<PathBuf> = vec![python().to_path_buf()];
     match support::pyenv_python("3.7.") {
         Some((_, old)) => pythons.push(old),
-        None => eprintln!("SKIP: IN-5 with CPython 3.7: not installed under pyenv"),
+        None => support::skip("IN-5 with CPython 3.7: not installed under pyenv"),
     }
     for env in settings {
         for python in &pythons {
@@ -315,4 +315,41 @@ fn require_stops_an_unprotectable_python_before_its_code_runs() {
         (Some(0), "user code ran\n"),
         "IN-5 env over file"
     );
+}
+
+/// IN-6: the shim honours the core's install status: when the core cannot protect the process
+/// and the configuration it read requires protection, the process exits 69. The core sees
+/// `"require" = true` (a quoted key, which the shim's own line scan does not read), and fails
+/// because the shim is loaded into a running interpreter. The control: without the setting,
+/// the program goes on after the one line.
+#[test]
+fn the_cores_install_status_is_honoured() {
+    let dir = TempDir::new("installs-status");
+    let config = dir.path().join("pickleguard.toml");
+    std::fs::write(&config, "\"require\" = true\n").expect("write config");
+    let late_load = "import ctypes, sys; ctypes.CDLL(sys.argv[1]); print('went on')";
+    let mut command = support::command(python());
+    command
+        .env("PICKLEGUARD_CONFIG", &config)
+        .args(["-c", late_load])
+        .arg(shim());
+    let (status, stdout, stderr) = run_full(&mut command);
+    assert_eq!((status, stdout.as_str()), (Some(69), ""), "IN-6: {stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "IN-6: {stderr}");
+    assert!(lines[0].contains("already running"), "IN-6: {stderr}");
+    assert!(
+        lines[1].starts_with("pickleguard: protection is required"),
+        "IN-6: {stderr}"
+    );
+
+    let mut control = support::command(python());
+    control.args(["-c", late_load]).arg(shim());
+    let (status, stdout, stderr) = run_full(&mut control);
+    assert_eq!(
+        (status, stdout.as_str()),
+        (Some(0), "went on\n"),
+        "IN-6 control: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "IN-6 control: {stderr}");
 }

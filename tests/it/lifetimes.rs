@@ -12,7 +12,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use crate::support::{self, c_host, embeddable, interpreters, json_lines, run, script, text};
-use crate::support::{Embeddable, TempDir};
+use crate::support::{EmbeddablePython, TempDir};
 
 /// Versions the embedding hosts are built against: the oldest supported, and the two with
 /// per-interpreter GILs; the others in between when pyenv has them.
@@ -27,7 +27,12 @@ fn run_host(mut command: Command, markers: &Path) -> Output {
     run(&mut command, Duration::from_secs(120))
 }
 
-fn reinit_host(python: &Embeddable, guarded: bool, lifetimes: u32, extra: &[&str]) -> Command {
+fn reinit_host(
+    python: &EmbeddablePython,
+    guarded: bool,
+    lifetimes: u32,
+    extra: &[&str],
+) -> Command {
     let host = c_host("reinit_host", Some(python));
     let mut command = if guarded {
         support::preloaded(host)
@@ -38,7 +43,7 @@ fn reinit_host(python: &Embeddable, guarded: bool, lifetimes: u32, extra: &[&str
     command
 }
 
-fn describe(python: &Embeddable, output: &Output) -> String {
+fn describe(python: &EmbeddablePython, output: &Output) -> String {
     format!(
         "CPython {}: {}\nstdout:\n{}\nstderr:\n{}",
         python.version,
@@ -185,7 +190,7 @@ fn lt5_libpython_loaded_after_start_is_protected() {
             } else {
                 support::command(&host)
             };
-            command.arg(&python.libpython).arg(probe());
+            command.arg(python.libpython()).arg(probe());
             let output = run_host(command, markers.path());
             let context = format!("guarded={guarded}: {}", describe(&python, &output));
             assert!(output.status.success(), "{context}");
@@ -215,7 +220,7 @@ fn lt8_libpython_loaded_late_with_rtld_local_says_it_is_not_protected() {
     let host = c_host("late_dlopen_host", None);
     let markers = TempDir::new("lt8");
     let mut command = support::preloaded(&host);
-    command.arg(&python.libpython).arg(probe()).arg("local");
+    command.arg(python.libpython()).arg(probe()).arg("local");
     let output = run_host(command, markers.path());
     let context = describe(&python, &output);
     let stderr = text(&output.stderr);
@@ -242,14 +247,14 @@ fn lt10_libpython_opened_late_by_bare_name_says_it_is_not_protected() {
     };
     let host = c_host("late_dlopen_host", None);
     let markers = TempDir::new("lt10");
-    let soname = python
-        .libpython
+    let libpython = python.libpython();
+    let soname = libpython
         .file_name()
         .expect("libpython file name")
         .to_owned();
     let mut command = support::preloaded(&host);
     command
-        .env("LD_LIBRARY_PATH", python.prefix.join("lib"))
+        .env("LD_LIBRARY_PATH", python.home.join("lib"))
         .arg(soname)
         .arg(probe());
     let output = run_host(command, markers.path());
@@ -345,7 +350,11 @@ fn lt6_subinterpreters_refuse_in_parallel() {
             tail(&text(&output.stderr))
         );
         if text(&output.stdout).starts_with("SKIP") {
-            eprintln!("{}: {}", python.label, text(&output.stdout).trim());
+            support::skip(&format!(
+                "{}: {}",
+                python.label,
+                text(&output.stdout).trim().trim_start_matches("SKIP: ")
+            ));
             continue;
         }
         assert!(output.status.success(), "{context}");
@@ -370,7 +379,7 @@ fn lt7_without_the_guard_subinterpreters_run_the_payload() {
         .iter()
         .find(|p| p.label.starts_with("3.13") || p.label.starts_with("3.12"))
     else {
-        eprintln!("SKIP: no CPython 3.12 or 3.13 for the subinterpreter control");
+        support::skip("LT-7: no CPython 3.12 or 3.13 for the subinterpreter control");
         return;
     };
     let markers = TempDir::new("lt7");

@@ -6,13 +6,16 @@
 //! Debian sid's CPython 3.14 in a chroot (`make python314`); a missing one prints a SKIP line.
 //!
 //! Adversarial cases carry IDs (AT-nn in `tests/py/corpus.py`, HP-n here): each says why it
-//! passes and what would make it fail.
+//! passes and what would make it fail. Issue 11's cases: MI-n (`minimal_image`), SX-n
+//! (`secure_execution`), IN-n (`installs`), BC-n (`bounded_config`), DP-n (`deploying`).
 
 mod api;
 mod attacks;
 mod benign;
+mod bounded_config;
 mod cli;
 mod config;
+mod deploying;
 mod examples;
 mod host_processes;
 mod installs;

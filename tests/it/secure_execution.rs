@@ -69,15 +69,17 @@ impl Setup {
             return None;
         }
         if !Path::new(PYTHON).is_file() {
-            eprintln!("SKIP: the secure-execution tests: Debian's {PYTHON} is not installed");
+            support::skip(&format!(
+                "the secure-execution tests: Debian's {PYTHON} is not installed"
+            ));
             return None;
         }
         let dir = TempDir::new("secure-execution");
         if !support::honours_setuid(dir.path()) {
-            eprintln!(
-                "SKIP: the secure-execution tests: {} is on a nosuid filesystem",
+            support::skip(&format!(
+                "the secure-execution tests: {} is on a nosuid filesystem",
                 dir.path().display()
-            );
+            ));
             return None;
         }
         let python = dir.path().join("python-setuid");
@@ -117,6 +119,16 @@ impl Setup {
     /// Runs the script with `env`; as `nobody` through the setuid bit (secure-execution mode)
     /// when `secure`, as root otherwise (the control). Returns the script's JSON and stderr.
     fn run(&self, secure: bool, env: &[(&str, &str)]) -> (serde_json::Value, String) {
+        self.run_program(&self.python, secure, env)
+    }
+
+    /// [`Setup::run`] with another setuid program that takes Python's command line.
+    fn run_program(
+        &self,
+        program: &Path,
+        secure: bool,
+        env: &[(&str, &str)],
+    ) -> (serde_json::Value, String) {
         let _ = std::fs::remove_dir(self.path("PAYLOAD-RAN"));
         let mut argv: Vec<&OsStr> = Vec::new();
         if secure {
@@ -135,7 +147,7 @@ impl Setup {
         argv.extend(pairs.iter().map(OsStr::new));
         let marker = self.path("PAYLOAD-RAN");
         argv.extend([
-            self.python.as_os_str(),
+            program.as_os_str(),
             OsStr::new("-c"),
             OsStr::new(SCRIPT),
             marker.as_os_str(),
@@ -278,4 +290,97 @@ fn a_setuid_python_trusts_only_root_owned_configuration_in_etc() {
     // The control: the same nobody-owned file applies to an ordinary process.
     let (result, _) = setup.run(false, &[]);
     assert_eq!(result["fraction"], "loaded", "SX-6 control: {result}");
+}
+
+/// A C program that embeds CPython through its shared libpython: `Py_BytesMain` runs Python's
+/// own command line, as many embedding hosts do.
+const C_HOST: &str = r#"
+#include <Python.h>
+int main(int argc, char **argv) { return Py_BytesMain(argc, argv); }
+"#;
+
+/// SX-7: a setuid-root C program embedding pyenv's libpython 3.12, run by `nobody`, ignores
+/// `PICKLEGUARD_MODE=off` and `PICKLEGUARD_CORE`, like the setuid interpreter. The control run
+/// by root obeys `PICKLEGUARD_MODE=off`. Fails if the embedding host, with its libpython loaded
+/// as a dependency rather than linked in, escapes secure-execution mode.
+#[test]
+fn a_setuid_c_host_embedding_libpython_ignores_the_callers_variables() {
+    let Some(setup) = Setup::new() else {
+        return;
+    };
+    let Some(python) = support::embeddable_python("3.12.", "SX-7") else {
+        return;
+    };
+    let host = setup.path("embedding-host");
+    support::compile_c_host(&python, C_HOST, &host);
+    std::fs::set_permissions(&host, std::fs::Permissions::from_mode(0o4755)).expect("chmod u+s");
+    let home = python.home.to_str().expect("utf-8 pyenv path");
+    let evil = setup.evil_core.to_str().expect("utf-8 temp path");
+    let env = [
+        ("PYTHONHOME", home),
+        ("PICKLEGUARD_MODE", "off"),
+        ("PICKLEGUARD_CORE", evil),
+    ];
+    let (result, stderr) = setup.run_program(&host, true, &env);
+    let label = format!("SX-7 (libpython {})", python.version);
+    assert_eq!(result["active"], true, "{label}: {result} {stderr}");
+    assert_eq!(
+        result["payload"], "UnsafeFileError",
+        "SX-7: {result} {stderr}"
+    );
+    assert!(!setup.payload_ran(), "SX-7: the payload ran as root");
+    assert!(
+        !setup.path("EVIL-CORE-RAN").exists(),
+        "SX-7: the evil core ran"
+    );
+
+    let control = [("PYTHONHOME", home), ("PICKLEGUARD_MODE", "off")];
+    let (result, stderr) = setup.run_program(&host, false, &control);
+    assert_eq!(
+        result["payload"], "loaded",
+        "SX-7 control: {result} {stderr}"
+    );
+    assert!(
+        setup.payload_ran(),
+        "SX-7 control: the payload would have run"
+    );
+}
+
+/// SX-8: in secure-execution mode the core must sit in a directory only root can write to,
+/// or someone else could swap it between the shim's check and the load. The shim and core in
+/// a world-writable directory leave the setuid process unprotected, with one line saying why;
+/// the control: the same copies in a 0755 directory protect it.
+#[test]
+fn a_core_in_a_directory_others_can_write_is_not_loaded_by_a_setuid_python() {
+    let Some(setup) = Setup::new() else {
+        return;
+    };
+    let dir = setup.path("install");
+    std::fs::create_dir(&dir).expect("create install dir");
+    let shim = shim();
+    std::fs::copy(&shim, dir.join("libpickleguard.so")).expect("copy shim");
+    std::fs::copy(
+        shim.with_file_name("libpickleguard_core.so"),
+        dir.join("libpickleguard_core.so"),
+    )
+    .expect("copy core");
+    let preload = format!("{}\n", dir.join("libpickleguard.so").display());
+    setup.etc.write("ld.so.preload", &preload, 0, 0o644);
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod 777");
+    let (result, stderr) = setup.run(true, &[]);
+    assert_eq!(
+        result["active"],
+        serde_json::Value::Null,
+        "SX-8: {result} {stderr}"
+    );
+    assert!(
+        stderr.contains("or its directory is not owned by root or is writable by others")
+            && stderr.contains("NOT protected"),
+        "SX-8: {stderr}"
+    );
+
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod 755");
+    let (result, stderr) = setup.run(true, &[]);
+    assert_eq!(result["active"], true, "SX-8 control: {result} {stderr}");
 }

@@ -62,7 +62,7 @@ pub fn interpreters() -> &'static [Interpreter] {
                     label: format!("{version} (pyenv, shared libpython)"),
                     path,
                 }),
-                None => eprintln!("SKIP: CPython 3.{minor} is not installed under pyenv"),
+                None => skip(&format!("CPython 3.{minor} is not installed under pyenv")),
             }
         }
         let system = PathBuf::from("/usr/bin/python3.11");
@@ -72,7 +72,7 @@ pub fn interpreters() -> &'static [Interpreter] {
                 path: system,
             });
         } else {
-            eprintln!("SKIP: Debian's /usr/bin/python3.11 is not installed");
+            skip("Debian's /usr/bin/python3.11 is not installed");
         }
         let sid = repo().join("target/python3.14/python3.14");
         if sid.is_file() {
@@ -81,10 +81,10 @@ pub fn interpreters() -> &'static [Interpreter] {
                 path: sid,
             });
         } else {
-            eprintln!(
-                "SKIP: CPython 3.14: no Debian sid chroot at {} (`make python314` makes it)",
+            skip(&format!(
+                "CPython 3.14: no Debian sid chroot at {} (`make python314` makes it)",
                 sid.display()
-            );
+            ));
         }
         assert!(!found.is_empty(), "no CPython >= 3.8 found to test against");
         found
@@ -251,84 +251,32 @@ impl Drop for TempDir {
     }
 }
 
-/// A pyenv CPython with a shared libpython that a C host can embed.
-#[derive(Debug, Clone)]
-pub struct Embeddable {
-    /// `3.12.1`.
-    pub version: String,
-    /// The installation prefix (`.../versions/3.12.1`).
-    pub prefix: PathBuf,
-    /// Its shared libpython, `lib/libpython3.12.so`.
-    pub libpython: PathBuf,
-}
-
 /// The newest pyenv CPython `3.<minor>` with a shared libpython, or `None` after a SKIP line.
-pub fn embeddable(minor: u32) -> Option<Embeddable> {
-    let Some((version, python)) = pyenv_python(&format!("3.{minor}.")) else {
-        eprintln!("SKIP: CPython 3.{minor} is not installed under pyenv (no embedding host)");
-        return None;
-    };
-    let prefix = python.parent()?.parent()?.to_path_buf();
-    let libpython = prefix.join(format!("lib/libpython3.{minor}.so"));
-    if !libpython.is_file() {
-        eprintln!("SKIP: CPython {version} under pyenv has no shared libpython to embed");
-        return None;
-    }
-    Some(Embeddable {
-        version,
-        prefix,
-        libpython,
-    })
+pub fn embeddable(minor: u32) -> Option<EmbeddablePython> {
+    embeddable_python(&format!("3.{minor}."), "embedding host")
 }
 
 /// Builds `tests/c/<name>.c` with `cc` into `target/c-hosts` (again only when the source is
-/// newer) and returns the executable. With `python`, it is compiled against that CPython's headers and linked to
-/// its libpython (found at run time through an rpath); without, it gets no Python at all.
-pub fn c_host(name: &str, python: Option<&Embeddable>) -> PathBuf {
+/// newer) and returns the executable. With `python`, it embeds that CPython
+/// ([`compile_c_host`]); without, it gets no Python at all.
+pub fn c_host(name: &str, python: Option<&EmbeddablePython>) -> PathBuf {
     static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
     let source = repo().join("tests/c").join(format!("{name}.c"));
     let dir = repo().join("target/c-hosts");
     std::fs::create_dir_all(&dir).expect("create target/c-hosts");
-    let suffix = python.map_or_else(|| "nopython".to_string(), |p| p.version.clone());
+    let suffix = python.map_or_else(|| "nopython".to_string(), |p| p.version.replace('.', "_"));
     let output = dir.join(format!("{name}-{suffix}"));
     let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
     if modified(&output).is_some() && modified(&output) >= modified(&source) {
         return output;
     }
-    let mut command = Command::new("cc");
-    command
-        .args(["-O1", "-Wall", "-Werror", "-o"])
-        .arg(&output)
-        .arg(&source);
-    if let Some(python) = python {
-        let minor = python
-            .version
-            .split('.')
-            .take(2)
-            .collect::<Vec<_>>()
-            .join(".");
-        let lib = python.prefix.join("lib");
-        command
-            .arg(format!(
-                "-I{}",
-                python
-                    .prefix
-                    .join(format!("include/python{minor}"))
-                    .display()
-            ))
-            .arg(format!("-L{}", lib.display()))
-            .arg(format!("-Wl,-rpath,{}", lib.display()))
-            .arg(format!("-lpython{minor}"));
+    let code = std::fs::read_to_string(&source)
+        .unwrap_or_else(|err| panic!("{}: {err}", source.display()));
+    match python {
+        Some(python) => compile_c_host(python, &code, &output),
+        None => compile_c(&code, &output, &["-O1", "-Wall", "-Werror", "-ldl"]),
     }
-    command.arg("-ldl");
-    let built = run(&mut command, Duration::from_secs(120));
-    assert!(
-        built.status.success(),
-        "{command:?} failed:\n{}{}",
-        text(&built.stdout),
-        text(&built.stderr)
-    );
     output
 }
 
@@ -338,7 +286,7 @@ pub fn root_or_skip(what: &str) -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("SKIP: {what}: needs root");
+        skip(&format!("{what}: needs root"));
     }
     root
 }
@@ -563,4 +511,72 @@ impl PrivateEtc {
             .stdin(Stdio::null());
         command
     }
+}
+
+/// A pyenv CPython with its headers and shared libpython, for C programs that embed it.
+#[derive(Debug, Clone)]
+pub struct EmbeddablePython {
+    /// `3.12.1`.
+    pub version: String,
+    /// The installation prefix (`PYTHONHOME`).
+    pub home: PathBuf,
+    /// `python3.12`: the include directory and library name.
+    pub name: String,
+}
+
+impl EmbeddablePython {
+    /// Its shared libpython, `lib/libpython3.12.so`.
+    pub fn libpython(&self) -> PathBuf {
+        self.home.join(format!("lib/lib{}.so", self.name))
+    }
+}
+
+/// The newest pyenv CPython starting with `prefix` (`3.12.`) that has a shared libpython, or
+/// `None` with a SKIP line naming `what`.
+pub fn embeddable_python(prefix: &str, what: &str) -> Option<EmbeddablePython> {
+    let Some((version, executable)) = pyenv_python(prefix) else {
+        skip(&format!(
+            "{what}: CPython {prefix}x is not installed under pyenv"
+        ));
+        return None;
+    };
+    let home = executable.parent()?.parent()?.to_path_buf();
+    let mut parts = version.split('.');
+    let name = format!("python{}.{}", parts.next()?, parts.next()?);
+    if !home.join(format!("lib/lib{name}.so")).is_file() {
+        skip(&format!(
+            "{what}: {} has no shared libpython",
+            home.display()
+        ));
+        return None;
+    }
+    Some(EmbeddablePython {
+        version,
+        home,
+        name,
+    })
+}
+
+/// Compiles a C program that embeds `python` (its headers, linked to its shared libpython with
+/// an absolute rpath, so it runs without `LD_LIBRARY_PATH`, setuid included).
+pub fn compile_c_host(python: &EmbeddablePython, source: &str, output: &Path) {
+    let include = python.home.join("include").join(&python.name);
+    let lib = python.home.join("lib");
+    compile_c(
+        source,
+        output,
+        &[
+            &format!("-I{}", include.display()),
+            &format!("-L{}", lib.display()),
+            &format!("-Wl,-rpath,{}", lib.display()),
+            &format!("-l{}", python.name),
+        ],
+    );
+}
+
+/// Prints `SKIP: <message>` straight to the test process's stderr, so the line stays visible
+/// in a passing run (the test harness captures `eprintln!` and shows it only on failure).
+pub fn skip(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP: {message}");
 }
