@@ -43,6 +43,8 @@ extern "C" {
     fn PyEval_GetFrame() -> *mut PyObject;
     // Exported by every CPython >= 3.8; pyo3-ffi leaves it out of the stable ABI it declares.
     fn PySys_Audit(event: *const c_char, format: *const c_char, ...) -> c_int;
+    fn Py_AtExit(func: extern "C" fn()) -> c_int;
+    fn PyInterpreterState_GetDict(interp: *mut c_void) -> *mut PyObject;
     // Exported by every CPython >= 3.3 with this signature; in the limited API only from 3.10.
     fn PyUnicode_AsUTF8AndSize(
         unicode: *mut PyObject,
@@ -63,14 +65,6 @@ pub fn interpreter_initialized() -> bool {
 pub unsafe fn add_audit_hook(hook: AuditHook) -> bool {
     // SAFETY: the caller guarantees the pre-initialisation context, where CPython documents
     // PySys_AddAuditHook as callable; `hook` lives as long as the process.
-    unsafe { PySys_AddAuditHook(hook, std::ptr::null_mut()) == 0 }
-}
-
-/// Registers a C audit hook in a running interpreter (an embedding host that finalised and
-/// initialised Python again lost the one added at start-up).
-pub fn add_audit_hook_running(_py: Python<'_>, hook: AuditHook) -> bool {
-    // SAFETY: `_py` proves the interpreter is running and the GIL is held, where CPython
-    // documents PySys_AddAuditHook as callable; `hook` lives as long as the process.
     unsafe { PySys_AddAuditHook(hook, std::ptr::null_mut()) == 0 }
 }
 
@@ -170,6 +164,102 @@ pub fn python_version() -> String {
         .next()
         .unwrap_or_default()
         .to_string()
+}
+
+/// Asks CPython to call `func` at the very end of `Py_FinalizeEx`, after the audit hooks are
+/// cleared and the interpreter is gone. Registrations are consumed by that finalisation.
+///
+/// # Safety
+/// The interpreter must be initialised (or finalising) and the caller must hold the GIL.
+pub unsafe fn at_exit(func: extern "C" fn()) -> bool {
+    // SAFETY: the caller guarantees a live runtime; `func` is a plain C function that lives as
+    // long as the process (the core is never unloaded).
+    unsafe { Py_AtExit(func) == 0 }
+}
+
+/// `PyInterpreterState *PyInterpreterState_Get(void)`: public from 3.9, `_`-prefixed in 3.8.
+type InterpreterGet = unsafe extern "C" fn() -> *mut c_void;
+
+/// The getter for the current interpreter, looked up once by name (3.8 exports it under its
+/// private name only, so the core cannot link to either name directly).
+fn interpreter_getter() -> Option<InterpreterGet> {
+    use std::sync::atomic::{AtomicPtr, Ordering};
+    static GETTER: AtomicPtr<c_void> = AtomicPtr::new(std::ptr::null_mut());
+    let mut address = GETTER.load(Ordering::Acquire);
+    if address.is_null() {
+        for name in [c"PyInterpreterState_Get", c"_PyInterpreterState_Get"] {
+            // SAFETY: `name` is NUL-terminated and RTLD_DEFAULT is a valid pseudo-handle.
+            address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+            if !address.is_null() {
+                break;
+            }
+        }
+        if address.is_null() {
+            return None;
+        }
+        GETTER.store(address, Ordering::Release);
+    }
+    // SAFETY: both names are CPython's `PyInterpreterState *(void)` getter.
+    Some(unsafe { std::mem::transmute::<*mut c_void, InterpreterGet>(address) })
+}
+
+/// Whether CPython's table of built-in modules (`PyImport_Inittab`, which
+/// `PyImport_AppendInittab` extends) has a module called `name`.
+///
+/// # Safety
+/// No other thread may change the table meanwhile: call it between interpreter lifetimes, on
+/// the thread that finalised the last one.
+pub unsafe fn inittab_has(name: &CStr) -> bool {
+    // SAFETY: the symbol name is NUL-terminated and RTLD_DEFAULT is a valid pseudo-handle.
+    // The data symbol is looked up rather than linked so the core never fails to load over it.
+    let table = unsafe { libc::dlsym(libc::RTLD_DEFAULT, c"PyImport_Inittab".as_ptr()) };
+    if table.is_null() {
+        return false;
+    }
+    // SAFETY: `PyImport_Inittab` is a `struct _inittab *` variable.
+    let mut entry = unsafe { *table.cast::<*const Inittab>() };
+    while !entry.is_null() {
+        // SAFETY: the table is an array ended by an entry with a null name (caller guarantees
+        // no concurrent change).
+        let Some(current) = (unsafe { entry.as_ref() }) else {
+            return false;
+        };
+        if current.name.is_null() {
+            return false;
+        }
+        // SAFETY: every entry before the end has a NUL-terminated name.
+        if unsafe { CStr::from_ptr(current.name) } == name {
+            return true;
+        }
+        // SAFETY: not the last entry (its name is not null), so the next one exists.
+        entry = unsafe { entry.add(1) };
+    }
+    false
+}
+
+/// The per-interpreter dictionary of the interpreter running on this thread: each interpreter
+/// (and each lifetime of the main one) has its own, cleared when it is finalised.
+pub fn interpreter_dict(py: Python<'_>) -> Option<Bound<'_, pyo3::types::PyDict>> {
+    let getter = interpreter_getter()?;
+    // SAFETY:
+    // - `py` proves this thread holds the GIL of a live interpreter, so the getter returns it.
+    // - PyInterpreterState_GetDict returns a borrowed reference (or null), kept alive by the
+    //   interpreter for at least as long as the GIL is held.
+    let dict = unsafe { Bound::from_borrowed_ptr_or_opt(py, PyInterpreterState_GetDict(getter())) };
+    dict?.cast_into::<pyo3::types::PyDict>().ok()
+}
+
+/// A `RuntimeError(message)` made by CPython itself and held as an already normalised `PyErr`.
+///
+/// A lazily built `PyErr` (`new_err`) drops `Py` references when it is raised; in the audit
+/// hook, where pyo3 does not count the thread as attached, those would leak (see
+/// `.cargo/config.toml`). A normalised one hands its references straight back to CPython.
+pub fn raised_runtime_error(py: Python<'_>, message: &str) -> PyErr {
+    let text = std::ffi::CString::new(message.replace('\0', " ")).unwrap_or_default();
+    // SAFETY: `py` proves the GIL is held; the type is a static CPython exception and `text`
+    // is NUL-terminated and outlives the call (CPython copies it).
+    unsafe { pyo3::ffi::PyErr_SetString(pyo3::ffi::PyExc_RuntimeError, text.as_ptr()) };
+    PyErr::fetch(py)
 }
 
 /// Whether the process runs in secure-execution mode (setuid, setgid, raised file

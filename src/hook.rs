@@ -12,7 +12,7 @@ use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::{caller, events, ffi, guard, raw_allocator, refusal};
+use crate::{caller, events, ffi, guard, lifetime, raw_allocator, refusal};
 
 const FIND_CLASS: &[u8] = b"pickle.find_class\0";
 const CLEAR_HOOKS: &[u8] = b"cpython._PySys_ClearAuditHooks\0";
@@ -34,20 +34,12 @@ pub unsafe extern "C" fn audit_hook(
     }
     // SAFETY: as above.
     if unsafe { event_is(event, CLEAR_HOOKS) } {
-        HOOKS_CLEARED.store(true, std::sync::atomic::Ordering::Relaxed);
         // SAFETY: this is the hook for that event, with the GIL held.
         unsafe { raw_allocator::before_hook_list_freed() };
+        // SAFETY: as above.
+        unsafe { lifetime::hooks_cleared() };
     }
     0
-}
-
-/// Set when CPython clears the audit hooks (`Py_FinalizeEx`): an embedding host that
-/// initialises Python again runs without the hook until it is added back.
-static HOOKS_CLEARED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
-
-/// Whether the hooks were cleared since the last call (and so the hook must be added back).
-pub fn take_hooks_cleared() -> bool {
-    HOOKS_CLEARED.swap(false, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Compares a C string with `expected` (which ends in NUL), stopping at the first difference.
@@ -99,16 +91,16 @@ fn check_find_class(py: Python<'_>, args: Option<Bound<'_, PyAny>>) -> PyResult<
     if mode == Mode::Off {
         return Ok(());
     }
-    let args = args.ok_or_else(|| refused_args("no arguments"))?;
+    let args = args.ok_or_else(|| refused_args(py, "no arguments"))?;
     let args = args
         .cast_into::<PyTuple>()
-        .map_err(|_| refused_args("arguments are not a tuple"))?;
+        .map_err(|_| refused_args(py, "arguments are not a tuple"))?;
     if args.len() != 2 {
-        return Err(refused_args("expected (module, name)"));
+        return Err(refused_args(py, "expected (module, name)"));
     }
     let (module, name) = (args.get_borrowed_item(0)?, args.get_borrowed_item(1)?);
     let (Some(module), Some(name)) = (ffi::str_view(&module), ffi::str_view(&name)) else {
-        return Err(refused_args("module and name must be str"));
+        return Err(refused_args(py, "module and name must be str"));
     };
     let decision = guard.decide(module, name);
     let recording = guard
@@ -168,8 +160,9 @@ fn slow_path(
     }
 }
 
-fn refused_args(why: &str) -> PyErr {
-    pyo3::exceptions::PyRuntimeError::new_err(format!(
-        "pickleguard refused a pickle global it could not read ({why})"
-    ))
+fn refused_args(py: Python<'_>, why: &str) -> PyErr {
+    ffi::raised_runtime_error(
+        py,
+        &format!("pickleguard refused a pickle global it could not read ({why})"),
+    )
 }

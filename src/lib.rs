@@ -8,8 +8,14 @@
 //!
 //! Modules: [`ffi`] and [`raw_allocator`] hold the unsafe CPython calls, [`hook`] is the audit
 //! hook, [`guard`] the process-wide state, [`refusal`] the exception and messages, [`caller`]
-//! finds the program's frame, [`module`] is `import pickleguard`, [`pickle_module`] is the
-//! `_pickle` that carries pickleguard's unpickler, and [`pure_python`] guards `pickle._Unpickler`.
+//! finds the program's frame, [`lifetime`] re-registers the hook for every later
+//! `Py_Initialize`, [`module`] is `import pickleguard`, [`pickle_module`] is the `_pickle` that
+//! carries pickleguard's unpickler, and [`pure_python`] guards `pickle._Unpickler`.
+
+// See `.cargo/config.toml`: with pyo3's process-wide reference pool, a `Py<T>` dropped in the
+// audit hook could be released later from another interpreter, and crash both.
+#[cfg(not(all(pyo3_disable_reference_pool, pyo3_leak_on_drop_without_reference_pool)))]
+compile_error!("build the core with `--cfg pyo3_disable_reference_pool --cfg pyo3_leak_on_drop_without_reference_pool` (.cargo/config.toml sets them; a RUSTFLAGS variable replaces that list, so add them to it)");
 
 mod caller;
 mod error;
@@ -17,6 +23,7 @@ mod events;
 mod ffi;
 mod guard;
 mod hook;
+mod lifetime;
 mod logging;
 mod module;
 mod pickle_module;
@@ -124,6 +131,7 @@ fn install() -> Result<(), Error> {
     if !unsafe { raw_allocator::add_audit_hook_recording_entry(hook::audit_hook) } {
         return Err(Error::HookRefused);
     }
+    lifetime::hook_registered();
     // SAFETY: as above, before Py_Initialize.
     if !unsafe { ffi::append_inittab(c"pickleguard", ffi::module_init()) } {
         ffi::stderr_line(&format!("pickleguard: {}", Error::ModuleNotRegistered));

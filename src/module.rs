@@ -7,7 +7,7 @@ use pyo3::types::{PyString, PyTuple};
 
 use pyo3::exceptions::PyPermissionError;
 
-use crate::{caller, events, guard, refusal, Error};
+use crate::{caller, events, guard, lifetime, refusal, Error};
 
 #[pymodule]
 fn pickleguard(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -49,10 +49,11 @@ fn allowed() -> PyResult<Vec<String>> {
 /// is_active()
 /// --
 ///
-/// Whether pickles are being checked (mode `enforce` or `warn`).
+/// Whether pickles are being checked: the audit hook is registered for this interpreter and
+/// the mode is `enforce` or `warn`.
 #[pyfunction]
 fn is_active() -> PyResult<bool> {
-    Ok(guard::get()?.mode() != Mode::Off)
+    Ok(lifetime::hook_live() && guard::get()?.mode() != Mode::Off)
 }
 
 /// mode()

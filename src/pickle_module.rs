@@ -29,7 +29,7 @@ use pyo3::exceptions::{PyAttributeError, PyImportError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyString};
 
-use crate::{ffi, hook, pure_python, unpickler};
+use crate::{ffi, pure_python, unpickler};
 
 /// The names pickleguard's unpickler provides.
 const UNPICKLER_NAMES: [&str; 3] = ["Unpickler", "load", "loads"];
@@ -84,7 +84,6 @@ fn at_least_3_12(version: &str) -> bool {
 /// Fills in pickleguard's `_pickle` (the exec slot of its definition).
 pub fn exec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     let py = module.py();
-    restore_audit_hook(py);
     let stock = build_stock(module).map_err(|err| {
         static SAID: AtomicBool = AtomicBool::new(false);
         if !SAID.swap(true, Ordering::Relaxed) {
@@ -109,19 +108,6 @@ pub fn exec(module: &Bound<'_, PyModule>) -> PyResult<()> {
         copy_contents(&stock, module)?;
     }
     hold_back_unpickler(module)
-}
-
-/// Adds the audit hook back if CPython cleared it: a host that embeds Python may finalise and
-/// initialise it again, and the start-up hook does not survive that. Every unpickling imports
-/// `_pickle` or `pickle` first, so this runs before the first pickle of the new interpreter.
-fn restore_audit_hook(py: Python<'_>) {
-    if hook::take_hooks_cleared() && !ffi::add_audit_hook_running(py, hook::audit_hook) {
-        let _ = PyErr::take(py);
-        ffi::stderr_line(
-            "pickleguard: Python was initialised again and the audit hook could not be added \
-             back; this interpreter is NOT protected against unsafe pickles",
-        );
-    }
 }
 
 /// The stock `_pickle` module.

@@ -3,38 +3,55 @@
 use pickleguard_policy::settings::vars::ALLOW as ALLOW_VAR;
 use pickleguard_policy::{Decision, Global};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::PyType;
 
-/// The exception class, created on first use so that nothing is imported at start-up.
-static UNSAFE_FILE_ERROR: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+use crate::ffi;
 
-/// `pickleguard.UnsafeFileError`, a subclass of `pickle.UnpicklingError`.
-pub fn unsafe_file_error(py: Python<'_>) -> PyResult<&Bound<'_, PyType>> {
-    UNSAFE_FILE_ERROR
-        .get_or_try_init(py, || {
-            // `pickle`'s own class when `_pickle` cannot be imported (its pure-Python fallback).
-            let base = py
-                .import("_pickle")
-                .or_else(|_| py.import("pickle"))?
-                .getattr("UnpicklingError")?;
-            let base = base.cast_into::<PyType>()?;
-            let class = PyErr::new_type(
-                py,
-                c"pickleguard.UnsafeFileError",
-                Some(c"A pickle asked for a global that pickleguard's policy does not allow.\n\nAttributes: module, name, reason."),
-                Some(&base),
-                None,
-            )?;
-            // Class-level defaults keep `err.module` readable when a framework re-raises the
-            // error from its message alone (torch's DataLoader does). Set after creation: a
-            // dict passed to pyo3 0.29's `new_type` is released before CPython reads it.
-            for attribute in ["module", "name", "reason"] {
-                class.bind(py).setattr(attribute, py.None())?;
+/// Where each interpreter keeps its own class, in its per-interpreter dictionary: a class is
+/// a Python object of one interpreter, and subclasses that interpreter's `UnpicklingError`, so
+/// no class is shared between interpreters (or between lifetimes of the main one).
+const CLASS_KEY: &str = "pickleguard.UnsafeFileError";
+
+/// `pickleguard.UnsafeFileError` of the running interpreter, a subclass of its
+/// `pickle.UnpicklingError`; created on first use so that nothing is imported at start-up.
+pub fn unsafe_file_error(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
+    let store = ffi::interpreter_dict(py);
+    if let Some(store) = &store {
+        if let Some(class) = store.get_item(CLASS_KEY)? {
+            if let Ok(class) = class.cast_into::<PyType>() {
+                return Ok(class);
             }
-            Ok::<_, PyErr>(class)
-        })
-        .map(|class| class.bind(py))
+        }
+    }
+    let class = new_class(py)?;
+    if let Some(store) = &store {
+        store.set_item(CLASS_KEY, &class)?;
+    }
+    Ok(class)
+}
+
+fn new_class(py: Python<'_>) -> PyResult<Bound<'_, PyType>> {
+    // `pickle`'s own class when `_pickle` cannot be imported (its pure-Python fallback).
+    let base = py
+        .import("_pickle")
+        .or_else(|_| py.import("pickle"))?
+        .getattr("UnpicklingError")?;
+    let base = base.cast_into::<PyType>()?;
+    let class = PyErr::new_type(
+        py,
+        c"pickleguard.UnsafeFileError",
+        Some(c"A pickle asked for a global that pickleguard's policy does not allow.\n\nAttributes: module, name, reason."),
+        Some(&base),
+        None,
+    )?
+    .into_bound(py);
+    // Class-level defaults keep `err.module` readable when a framework re-raises the error
+    // from its message alone (torch's DataLoader does). Set after creation: a dict passed to
+    // pyo3 0.29's `new_type` is released before CPython reads it.
+    for attribute in ["module", "name", "reason"] {
+        class.setattr(attribute, py.None())?;
+    }
+    Ok(class)
 }
 
 /// Why a global was refused, in words.

@@ -29,6 +29,10 @@
 )]
 
 mod elf;
+#[cfg(pickleguard_shim_late_dlopen)]
+// In the rlib that `cargo clippy` checks, the interposer is not exported, so nothing calls it.
+#[cfg_attr(not(pickleguard_shim_cdylib), allow(dead_code))]
+mod late;
 mod require;
 mod sys;
 mod text;
@@ -58,10 +62,16 @@ extern "C" fn constructor() {
     // loader's symbol interposition already does this; the lookup also covers a copy loaded
     // later with RTLD_LOCAL.)
     let first = sys::global_symbol(c"pickleguard_shim_protect");
-    let own = pickleguard_shim_protect as extern "C" fn();
-    if first.is_null() || first == own as *mut c_void {
-        own();
+    // Which copy defines `first` is decided by the object its address lies in: comparing it
+    // with `pickleguard_shim_protect as fn()` is not enough, since the compiler may call the
+    // local function directly while the address it compares comes from the global lookup.
+    if first.is_null() || sys::same_object(first, constructor as *const c_void) {
+        pickleguard_shim_protect();
     } else {
+        // The first copy also watches `dlopen` for a late libpython; this one's interposer
+        // only passes calls on (it is reached through the first one's RTLD_NEXT lookup).
+        #[cfg(pickleguard_shim_late_dlopen)]
+        late::settled();
         // SAFETY: every version of the shim exports `pickleguard_shim_protect` as
         // `extern "C" fn()`.
         unsafe { sys::call_void(first) };
@@ -76,20 +86,56 @@ pub extern "C" fn pickleguard_shim_protect() {
     if DONE.swap(true, Ordering::AcqRel) {
         return;
     }
+    if protect() {
+        #[cfg(pickleguard_shim_late_dlopen)]
+        late::settled();
+    }
+}
+
+/// Loads the core if the process has a CPython now. Returns whether it has one (protected, or
+/// reported as not protectable); if not, the `dlopen` interposer keeps watching (`late`).
+fn protect() -> bool {
     let secure = sys::secure_execution();
     let mut path = Text::new();
-    if let Err(why) = load_core_if_python(secure, &mut path) {
-        why.report();
-        if matches!(why, Unprotected::CoreFailedRequired) || require::required(secure) {
-            require_failed();
+    match load_core_if_python(secure, &mut path) {
+        Ok(python) => python,
+        Err(why) => {
+            why.report();
+            if matches!(why, Unprotected::CoreFailedRequired) || require::required(secure) {
+                require_failed();
+            }
+            true
         }
     }
+}
+
+/// A libpython the host `dlopen`ed after `main` started (`late`): protect it now, before the
+/// host can call `Py_Initialize`.
+#[cfg(pickleguard_shim_late_dlopen)]
+#[cfg_attr(not(pickleguard_shim_cdylib), allow(dead_code))]
+fn protect_late_python() {
+    if sys::global_symbol(c"PySys_AddAuditHook").is_null() {
+        // The object has the symbol but keeps it out of the global scope, where the core
+        // binds its Python symbols (extension modules need it there too).
+        Unprotected::LocalLibpython.report();
+        if require::required(sys::secure_execution()) {
+            require_failed();
+        }
+        return;
+    }
+    protect();
 }
 
 /// Why a Python process is not protected.
 enum Unprotected<'a> {
     /// A CPython older than 3.8: no audit hooks.
     NoAuditHooks,
+    /// A libpython `dlopen`ed after start-up without `RTLD_GLOBAL`.
+    #[cfg_attr(
+        any(not(pickleguard_shim_late_dlopen), not(pickleguard_shim_cdylib)),
+        allow(dead_code)
+    )]
+    LocalLibpython,
     /// The shim's own path could not be found, or the core's path is too long.
     NoCorePath,
     /// The core file cannot be opened (and the system's reason).
@@ -124,6 +170,9 @@ impl Unprotected<'_> {
             Unprotected::NoAuditHooks => {
                 line.push_cut(b"this Python has no audit hooks (CPython < 3.8)")
             }
+            Unprotected::LocalLibpython => line.push_cut(
+                b"libpython was loaded with dlopen(RTLD_LOCAL) after start-up, so the core cannot bind to it",
+            ),
             Unprotected::NoCorePath => {
                 line.push_cut(
                     b"cannot find the core library (the shim's own path is unknown or too long)",
@@ -179,14 +228,15 @@ impl Unprotected<'_> {
     }
 }
 
+/// `Ok(false)` when the process has no CPython (yet), `Ok(true)` when it is protected.
 fn load_core_if_python(
     secure: bool,
     path: &mut Text<{ sys::PATH_MAX }>,
-) -> Result<(), Unprotected<'_>> {
+) -> Result<bool, Unprotected<'_>> {
     if sys::global_symbol(c"PySys_AddAuditHook").is_null() {
         if sys::global_symbol(c"Py_GetVersion").is_null() {
             // Not a Python process: nothing to do, nothing to say.
-            return Ok(());
+            return Ok(false);
         }
         return Err(Unprotected::NoAuditHooks);
     }
@@ -214,7 +264,7 @@ fn load_core_if_python(
     // SAFETY: `pickleguard_install` is defined by the core as `extern "C" fn() -> c_int`.
     // It returns 0 when the process is protected; otherwise it has printed why not.
     match unsafe { sys::call_int(install) } {
-        0 => Ok(()),
+        0 => Ok(true),
         CORE_FAILED_REQUIRED => Err(Unprotected::CoreFailedRequired),
         _ => Err(Unprotected::CoreFailed),
     }

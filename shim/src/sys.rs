@@ -75,8 +75,8 @@ struct Statx {
 extern "C" {
     fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
     fn dladdr(address: *const c_void, info: *mut DlInfo) -> c_int;
-    fn dlopen(path: *const c_char, flags: c_int) -> *mut c_void;
     fn dlerror() -> *mut c_char;
+    fn sched_yield() -> c_int;
     fn getenv(name: *const c_char) -> *mut c_char;
     fn getauxval(kind: c_ulong) -> c_ulong;
     fn realpath(path: *const c_char, resolved: *mut c_char) -> *mut c_char;
@@ -136,6 +136,23 @@ pub fn object_path_of(address: *const c_void) -> Option<&'static CStr> {
     // SAFETY: `dli_fname` is a NUL-terminated string owned by the loader for as long as the
     // object stays loaded; the shim is never unloaded.
     Some(unsafe { CStr::from_ptr(info.dli_fname) })
+}
+
+/// Whether two addresses lie in the same loaded object.
+pub fn same_object(a: *const c_void, b: *const c_void) -> bool {
+    let base = |address: *const c_void| {
+        let mut info = DlInfo {
+            dli_fname: core::ptr::null(),
+            dli_fbase: core::ptr::null_mut(),
+            dli_sname: core::ptr::null(),
+            dli_saddr: core::ptr::null_mut(),
+        };
+        // SAFETY: `info` is valid, writable memory of the right layout; dladdr only compares
+        // `address` with the loaded objects' ranges.
+        let found = unsafe { dladdr(address, &mut info) };
+        (found != 0).then_some(info.dli_fbase)
+    };
+    matches!((base(a), base(b)), (Some(x), Some(y)) if x == y)
 }
 
 /// `path` with every symlink, `.` and `..` resolved, written into `out`.
@@ -267,6 +284,75 @@ impl Drop for File {
     }
 }
 
+/// `RTLD_NEXT` from `<dlfcn.h>` (glibc): the next definition after the calling object.
+const RTLD_NEXT: *mut c_void = -1isize as *mut c_void;
+
+/// `void *dlopen(const char *, int)`.
+type DlopenFn = unsafe extern "C" fn(path: *const c_char, flags: c_int) -> *mut c_void;
+
+/// libc's own `dlopen`, the next definition after the shim's (which interposes it on some
+/// builds, see `late.rs`; the shim's own calls must never come back to itself).
+pub fn real_dlopen() -> *const c_void {
+    use core::sync::atomic::{AtomicPtr, Ordering};
+    static REAL: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+    let mut real = REAL.load(Ordering::Acquire);
+    if real.is_null() {
+        // SAFETY: the symbol name is NUL-terminated and RTLD_NEXT is a valid pseudo-handle.
+        real = unsafe { dlsym(RTLD_NEXT, c"dlopen".as_ptr()) };
+        if real.is_null() {
+            return no_dlopen as *const c_void;
+        }
+        REAL.store(real, Ordering::Release);
+    }
+    real
+}
+
+/// Stands in for a libc without `dlopen` (never seen in practice): nothing can be loaded.
+extern "C" fn no_dlopen(_path: *const c_char, _flags: c_int) -> *mut c_void {
+    core::ptr::null_mut()
+}
+
+/// Calls libc's `dlopen`.
+///
+/// # Safety
+/// `path` is null or a NUL-terminated string; the loaded object's constructors run.
+pub unsafe fn dlopen_real(path: *const c_char, flags: c_int) -> *mut c_void {
+    // SAFETY: `real_dlopen` returns libc's dlopen or `no_dlopen`, both with this signature.
+    let real: DlopenFn = unsafe { core::mem::transmute(real_dlopen()) };
+    // SAFETY: the caller guarantees the arguments.
+    unsafe { real(path, flags) }
+}
+
+/// `symbol` in the object `handle` names or the objects it depends on; null if absent.
+pub fn symbol_in(handle: *mut c_void, symbol: &CStr) -> *mut c_void {
+    // SAFETY: `handle` came from a successful dlopen; `symbol` is NUL-terminated.
+    unsafe { dlsym(handle, symbol.as_ptr()) }
+}
+
+/// Clears the error a failed `dlsym` left for `dlerror()`.
+pub fn clear_dl_error() {
+    // SAFETY: dlerror has no preconditions; the returned message is not used.
+    let _ = unsafe { dlerror() };
+}
+
+/// This thread's `errno`.
+pub fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot, always valid.
+    unsafe { *__errno_location() }
+}
+
+/// Restores this thread's `errno`.
+pub fn set_errno(value: c_int) {
+    // SAFETY: as above; the slot is writable.
+    unsafe { *__errno_location() = value };
+}
+
+/// Lets another thread run.
+pub fn yield_now() {
+    // SAFETY: sched_yield has no preconditions.
+    let _ = unsafe { sched_yield() };
+}
+
 /// A loaded shared library.
 pub struct Library(*mut c_void);
 
@@ -275,7 +361,7 @@ impl Library {
     pub fn open(path: &CStr) -> Result<Library, &'static CStr> {
         // SAFETY: `path` is NUL-terminated. The library's own constructors run; for the core
         // they are Rust runtime set-up only.
-        let handle = unsafe { dlopen(path.as_ptr(), RTLD_NOW | RTLD_LOCAL) };
+        let handle = unsafe { dlopen_real(path.as_ptr(), RTLD_NOW | RTLD_LOCAL) };
         if handle.is_null() {
             Err(last_dl_error())
         } else {

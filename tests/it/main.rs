@@ -7,7 +7,8 @@
 //!
 //! Adversarial cases carry IDs (AT-nn in `tests/py/corpus.py`, HP-n here): each says why it
 //! passes and what would make it fail. Issue 11's cases: MI-n (`minimal_image`), SX-n
-//! (`secure_execution`), IN-n (`installs`), BC-n (`bounded_config`), DP-n (`deploying`).
+//! (`secure_execution`), IN-n (`installs`), BC-n (`bounded_config`), DP-n (`deploying`), LT-n
+//! (`lifetimes`).
 
 mod api;
 mod attacks;
@@ -22,6 +23,7 @@ mod install;
 mod installs;
 mod ipc;
 mod learning;
+mod lifetimes;
 mod logging;
 mod minimal_image;
 mod ml_examples;

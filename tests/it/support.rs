@@ -251,6 +251,35 @@ impl Drop for TempDir {
     }
 }
 
+/// The newest pyenv CPython `3.<minor>` with a shared libpython, or `None` after a SKIP line.
+pub fn embeddable(minor: u32) -> Option<EmbeddablePython> {
+    embeddable_python(&format!("3.{minor}."), "embedding host")
+}
+
+/// Builds `tests/c/<name>.c` with `cc` into `target/c-hosts` (again only when the source is
+/// newer) and returns the executable. With `python`, it embeds that CPython
+/// ([`compile_c_host`]); without, it gets no Python at all.
+pub fn c_host(name: &str, python: Option<&EmbeddablePython>) -> PathBuf {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let source = repo().join("tests/c").join(format!("{name}.c"));
+    let dir = repo().join("target/c-hosts");
+    std::fs::create_dir_all(&dir).expect("create target/c-hosts");
+    let suffix = python.map_or_else(|| "nopython".to_string(), |p| p.version.replace('.', "_"));
+    let output = dir.join(format!("{name}-{suffix}"));
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if modified(&output).is_some() && modified(&output) >= modified(&source) {
+        return output;
+    }
+    let code = std::fs::read_to_string(&source)
+        .unwrap_or_else(|err| panic!("{}: {err}", source.display()));
+    match python {
+        Some(python) => compile_c_host(python, &code, &output),
+        None => compile_c(&code, &output, &["-O1", "-Wall", "-Werror", "-ldl"]),
+    }
+    output
+}
+
 /// Whether the tests run as root (chroot, namespaces, setuid files need it). Prints a SKIP line
 /// naming `what` when they do not.
 pub fn root_or_skip(what: &str) -> bool {
@@ -493,6 +522,13 @@ pub struct EmbeddablePython {
     pub home: PathBuf,
     /// `python3.12`: the include directory and library name.
     pub name: String,
+}
+
+impl EmbeddablePython {
+    /// Its shared libpython, `lib/libpython3.12.so`.
+    pub fn libpython(&self) -> PathBuf {
+        self.home.join(format!("lib/lib{}.so", self.name))
+    }
 }
 
 /// The newest pyenv CPython starting with `prefix` (`3.12.`) that has a shared libpython, or
