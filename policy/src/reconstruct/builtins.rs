@@ -147,17 +147,44 @@ pub(crate) fn defaultdict_factory(call: &Call<'_>) -> Result<(), String> {
 
 const OBJECT: &[(&str, &str)] = &[("builtins", "object")];
 
+/// Built-in types whose `__new__`/`__init__` only copy the data they are given: the bases
+/// `copyreg._reduce_ex` names for subclasses of containers and numbers at protocols 0-1.
+const DATA_BASES: &[(&str, &str)] = &[
+    ("builtins", "dict"),
+    ("builtins", "list"),
+    ("builtins", "tuple"),
+    ("builtins", "set"),
+    ("builtins", "frozenset"),
+    ("builtins", "int"),
+    ("builtins", "float"),
+    ("builtins", "complex"),
+    ("builtins", "str"),
+    ("builtins", "bytes"),
+    ("builtins", "bytearray"),
+];
+
 pub(crate) fn copyreg_reconstructor(call: &Call<'_>) -> Result<(), String> {
     let [cls, base, state] = call.args else {
         return Err("not (cls, base, state)".into());
     };
     let cls = as_global(cls).ok_or("cls is not a global")?;
     let base = as_global(base).ok_or("base is not a global")?;
-    if !global_in(base, OBJECT) {
-        return Err(format!("base `{base}` is not `object`: it would call `{base}.__new__` and `__init__` with the state"));
-    }
-    if !matches!(state, Value::None) {
-        return Err("state is not None".into());
+    if global_in(base, OBJECT) {
+        if !matches!(state, Value::None) {
+            return Err("state is not None".into());
+        }
+    } else if global_in(base, DATA_BASES) {
+        // A subclass of a built-in container or number at protocols 0-1: `base.__new__(cls,
+        // state)` and `base.__init__(obj, state)` copy the data the pickle wrote.
+        // `complex` values have no literal form in the model: the conversion names their type.
+        let complex = matches!(state, Value::Opaque(kind) if kind == "complex");
+        if !literal(state) && !complex {
+            return Err(format!(
+                "the state given to `{base}` is not data the pickle wrote"
+            ));
+        }
+    } else {
+        return Err(format!("base `{base}` is neither `object` nor a built-in data type: it would call `{base}.__new__` and `__init__` with the state"));
     }
     rules::check_apply(
         cls,

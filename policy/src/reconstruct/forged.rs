@@ -742,6 +742,39 @@ fn rc19_copyreg_reconstructor() {
         ]),
         "copyreg-reconstructor",
     );
+    // Protocols 0-1 pickle a subclass of a built-in container with that container as the
+    // base and its items as the state (CPython's own pickletester does): data, allowed. A base
+    // outside the data types, or a state that is not data the pickle wrote, is refused.
+    let user_dict = Value::Global(g("__main__", "MyDict"));
+    apply_ok(
+        &rec,
+        Apply::Reduce,
+        t(vec![
+            user_dict.clone(),
+            Value::Global(g("__builtin__", "dict")),
+            Value::Dict(vec![(s("a"), i(1))]),
+        ]),
+    );
+    apply_refused(
+        &rec,
+        Apply::Reduce,
+        t(vec![
+            user_dict.clone(),
+            Value::Global(g("builtins", "dict")),
+            Value::Global(g("builtins", "set")),
+        ]),
+        "copyreg-reconstructor",
+    );
+    apply_refused(
+        &rec,
+        Apply::Reduce,
+        t(vec![
+            user_dict,
+            Value::Global(g("collections", "OrderedDict")),
+            Value::Dict(Vec::new()),
+        ]),
+        "copyreg-reconstructor",
+    );
     // BUILD onto what it made follows the class's rules: a joblib wrapper's state is checked.
     let wrapper = built(
         "copyreg",
