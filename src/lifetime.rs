@@ -20,6 +20,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{ffi, hook, raw_allocator};
 
+/// Whether an interpreter was finalised in this process: the running one (if any) is a later
+/// lifetime.
+static LATER_LIFETIME: AtomicBool = AtomicBool::new(false);
+
+/// Whether the running interpreter is not the process's first. pyo3 keeps its classes in
+/// process-wide statics made by the first interpreter, so pickleguard's unpickler and the
+/// pure-Python wrappers (both pyo3 classes) are only installed in the first lifetime; later
+/// ones keep the stock unpickler, whose globals the audit hook still checks.
+pub fn later_lifetime() -> bool {
+    LATER_LIFETIME.load(Ordering::Acquire)
+}
+
 /// Whether the audit hook is in CPython's list for the current (or next) interpreter.
 static HOOK_LIVE: AtomicBool = AtomicBool::new(false);
 
@@ -40,6 +52,7 @@ pub fn hook_live() -> bool {
 /// The caller must hold the GIL, in the audit hook for that event.
 pub unsafe fn hooks_cleared() {
     HOOK_LIVE.store(false, Ordering::Release);
+    LATER_LIFETIME.store(true, Ordering::Release);
     // SAFETY: the runtime is finalising and this thread holds the GIL (caller's contract).
     if !unsafe { ffi::at_exit(reinstall) } {
         not_protected_later("CPython's Py_AtExit table is full");

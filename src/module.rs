@@ -19,7 +19,11 @@ fn pickleguard(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mode, m)?)?;
     m.add_function(wrap_pyfunction!(activate_safe_ml_environment, m)?)?;
     m.add_function(wrap_pyfunction!(deactivate_safe_ml_environment, m)?)?;
-    crate::unpickler::add_to(m)?;
+    // Only in the process's first interpreter: pyo3's classes belong to it (see
+    // `lifetime::later_lifetime`).
+    if !crate::lifetime::later_lifetime() {
+        crate::unpickler::add_to(m)?;
+    }
     Ok(())
 }
 

@@ -29,7 +29,7 @@ use pyo3::exceptions::{PyAttributeError, PyImportError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyModule, PyString};
 
-use crate::{ffi, pure_python, unpickler};
+use crate::{ffi, lifetime, pure_python, unpickler};
 
 /// The names pickleguard's unpickler provides.
 const UNPICKLER_NAMES: [&str; 3] = ["Unpickler", "load", "loads"];
@@ -98,6 +98,19 @@ pub fn exec(module: &Bound<'_, PyModule>) -> PyResult<()> {
     if !ffi::in_main_interpreter(py) {
         // pyo3's classes are per process, not per interpreter: a subinterpreter keeps the stock
         // unpickler, which the audit hook (process-wide) still checks.
+        return Ok(());
+    }
+    if lifetime::later_lifetime() {
+        // The same holds for a main interpreter initialised again: pyo3's classes belong to
+        // the first one. Said once; `pickleguard.is_active()` stays true (globals are checked).
+        static SAID: AtomicBool = AtomicBool::new(false);
+        if !SAID.swap(true, Ordering::Relaxed) {
+            ffi::stderr_line(
+                "pickleguard: Python was initialised again in this process: pickle's globals \
+                 are still checked, but pickleguard's unpickler (which also validates what a \
+                 pickle does with allowed globals) is only installed in the first interpreter",
+            );
+        }
         return Ok(());
     }
     if let Err(err) = unpickler::add_to(module) {

@@ -22,7 +22,6 @@ use std::sync::Mutex;
 use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation};
 use pickleguard_policy::{Global, Mode};
 use pyo3::prelude::*;
-use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
@@ -134,8 +133,9 @@ impl Wrapped {
         match instance.filter(|instance| !instance.is_none()) {
             None => Ok(slf.into_any().unbind()),
             Some(instance) => {
-                static METHOD_TYPE: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
-                let method_type = METHOD_TYPE.import(slf.py(), "types", "MethodType")?;
+                // Looked up each time: a Python object must not outlive its interpreter in a
+                // static (re-initialised hosts, subinterpreters).
+                let method_type = slf.py().import("types")?.getattr("MethodType")?;
                 Ok(method_type.call1((slf, instance))?.unbind())
             }
         }
@@ -320,48 +320,77 @@ fn refuse(py: Python<'_>, global: &Global, apply: Apply, violation: &Violation) 
 }
 
 /// Every object a `find_class` returned, with the names it was resolved under (usually one),
-/// for the whole process: a nested unpickler (joblib's object arrays) applies what its parent
-/// resolved. Only globals the policy let through are ever recorded, so the map is bounded by
-/// the allowlist; the objects are kept alive so their ids are never reused.
-static RESOLVED: Mutex<Option<ResolvedMap>> = Mutex::new(None);
+/// for the whole interpreter: a nested unpickler (joblib's object arrays) applies what its
+/// parent resolved. Only globals the policy let through are ever recorded, so the map is
+/// bounded by the allowlist; the objects are kept alive so their ids are never reused.
+///
+/// Each interpreter (and each lifetime of the main one) keeps its own registry in its
+/// per-interpreter dictionary: the objects belong to that interpreter, and no other may touch
+/// them.
+#[pyclass(frozen, module = "pickleguard", name = "_resolved")]
+struct Registry {
+    map: Mutex<ResolvedMap>,
+}
 
 /// Object id -> the object and the names it was resolved under.
 type ResolvedMap = FxHashMap<usize, (Py<PyAny>, Vec<Global>)>;
 
-fn resolved_map() -> std::sync::MutexGuard<'static, Option<ResolvedMap>> {
+/// The key of the registry in the interpreter's dictionary.
+const REGISTRY_KEY: &str = "pickleguard.resolved";
+
+fn registry(py: Python<'_>) -> Option<Bound<'_, Registry>> {
+    let store = ffi::interpreter_dict(py)?;
+    if let Ok(Some(found)) = store.get_item(REGISTRY_KEY) {
+        return found.cast_into::<Registry>().ok();
+    }
+    let made = Bound::new(
+        py,
+        Registry {
+            map: Mutex::new(FxHashMap::default()),
+        },
+    )
+    .ok()?;
+    store.set_item(REGISTRY_KEY, &made).ok()?;
+    Some(made)
+}
+
+fn with_map<T>(py: Python<'_>, use_map: impl FnOnce(&mut ResolvedMap) -> T) -> Option<T> {
+    let registry = registry(py)?;
     // Entries are only ever inserted or extended whole, so a poisoned map is consistent.
-    RESOLVED
+    let mut map = registry
+        .get()
+        .map
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Some(use_map(&mut map))
 }
 
 fn remember_resolved(object: &Bound<'_, PyAny>, global: Global) {
-    let mut map = resolved_map();
-    let (_, globals) = map
-        .get_or_insert_with(FxHashMap::default)
-        .entry(id(object))
-        .or_insert_with(|| (object.clone().unbind(), Vec::new()));
-    if !globals.contains(&global) {
-        globals.push(global);
-    }
+    with_map(object.py(), |map| {
+        let (_, globals) = map
+            .entry(id(object))
+            .or_insert_with(|| (object.clone().unbind(), Vec::new()));
+        if !globals.contains(&global) {
+            globals.push(global);
+        }
+    });
 }
 
 /// The names `object` was resolved under; empty for anything else.
 fn resolved_names(object: &Bound<'_, PyAny>) -> Vec<Global> {
-    resolved_map()
-        .as_ref()
-        .and_then(|map| map.get(&id(object)))
-        .map(|(_, globals)| globals.clone())
-        .unwrap_or_default()
+    with_map(object.py(), |map| {
+        map.get(&id(object))
+            .map(|(_, globals)| globals.clone())
+            .unwrap_or_default()
+    })
+    .unwrap_or_default()
 }
 
 fn resolved_origin<'py>(object: &Bound<'py, PyAny>) -> Option<Origin<'py>> {
-    let first = resolved_map()
-        .as_ref()?
-        .get(&id(object))?
-        .1
-        .first()?
-        .clone();
+    let first = with_map(object.py(), |map| {
+        map.get(&id(object))
+            .and_then(|(_, globals)| globals.first().cloned())
+    })??;
     Some(Origin::Value(Value::Global(first)))
 }
 
