@@ -161,3 +161,39 @@ pub fn python_version() -> String {
         .unwrap_or_default()
         .to_string()
 }
+
+/// `PyInterpreterState *(*)(void)`: `PyInterpreterState_Get` (3.9+, `_PyInterpreterState_Get`
+/// in 3.8) and `PyInterpreterState_Main`.
+type InterpreterFn = unsafe extern "C" fn() -> *mut c_void;
+
+/// Looks a CPython function up among the symbols the process has loaded.
+fn interpreter_fn(name: &CStr) -> Option<InterpreterFn> {
+    // SAFETY: `name` is NUL-terminated; RTLD_DEFAULT searches the global symbol scope, where
+    // the running CPython's exported functions are (a shared libpython, or an executable
+    // linked with its symbols exported).
+    let address = unsafe { libc::dlsym(libc::RTLD_DEFAULT, name.as_ptr()) };
+    if address.is_null() {
+        return None;
+    }
+    // SAFETY: the symbols looked up here are CPython functions taking no argument and
+    // returning a `PyInterpreterState *` in every version 3.8-3.13.
+    Some(unsafe { std::mem::transmute::<*mut c_void, InterpreterFn>(address) })
+}
+
+/// Whether the calling thread runs in the main interpreter, not a subinterpreter. `false` if
+/// the interpreter cannot tell.
+pub fn in_main_interpreter(_py: Python<'_>) -> bool {
+    static FUNCTIONS: std::sync::OnceLock<Option<(InterpreterFn, InterpreterFn)>> =
+        std::sync::OnceLock::new();
+    let functions = FUNCTIONS.get_or_init(|| {
+        let current = interpreter_fn(c"PyInterpreterState_Get")
+            .or_else(|| interpreter_fn(c"_PyInterpreterState_Get"))?;
+        Some((current, interpreter_fn(c"PyInterpreterState_Main")?))
+    });
+    let Some((current, main)) = functions else {
+        return false;
+    };
+    // SAFETY: `_py` proves the GIL is held, so this thread has a current interpreter, which
+    // is all both functions need; they only read runtime state.
+    unsafe { current() == main() }
+}

@@ -12,10 +12,11 @@ use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::{caller, events, ffi, guard, raw_allocator, refusal};
+use crate::{caller, events, ffi, guard, import_watch, raw_allocator, refusal, resolve};
 
 const FIND_CLASS: &[u8] = b"pickle.find_class\0";
 const CLEAR_HOOKS: &[u8] = b"cpython._PySys_ClearAuditHooks\0";
+const IMPORT: &[u8] = b"import\0";
 
 /// The registered `Py_AuditHookFunction`.
 ///
@@ -32,7 +33,14 @@ pub unsafe extern "C" fn audit_hook(
         let py = unsafe { Python::assume_attached() };
         return on_find_class(py, args);
     }
-    // SAFETY: as above.
+    // SAFETY: CPython passes a NUL-terminated event name.
+    if unsafe { event_is(event, IMPORT) } {
+        // SAFETY: audit hooks run with the GIL held.
+        let py = unsafe { Python::assume_attached() };
+        import_watch::on_import(py, args);
+        return 0;
+    }
+    // SAFETY: CPython passes a NUL-terminated event name.
     if unsafe { event_is(event, CLEAR_HOOKS) } {
         // SAFETY: this is the hook for that event, with the GIL held.
         unsafe { raw_allocator::before_hook_list_freed() };
@@ -135,6 +143,7 @@ fn slow_path(
     let trusted_ipc = !matches!(decision, Decision::Allowed(_))
         && guard.trust_ipc
         && caller.as_ref().is_some_and(|c| c.is_ipc);
+    let decision = resolved(py, mode, &global, decision, trusted_ipc);
     if let (true, Some(recorder)) = (recording, &guard.recorder) {
         recorder.write(&global, decision, trusted_ipc, location);
         events::recorded(&global, decision, mode, location);
@@ -152,10 +161,26 @@ fn slow_path(
         _ => {
             events::blocked(&global, decision, mode, location);
             let missing = guard.missing(&global.module, &global.name);
-            let message = refusal::message(&global, decision, location, &missing);
+            let in_force = guard.pack_names();
+            let message = refusal::message(&global, decision, location, &missing, &in_force);
             Err(refusal::raise(py, &global, decision, message))
         }
     }
+}
+
+/// Before `warn` mode lets a global that is not allowlisted run, judges what it resolves to:
+/// an alias of a hard-denied object is hard-denied too.
+fn resolved(
+    py: Python<'_>,
+    mode: Mode,
+    global: &Global,
+    decision: Decision,
+    trusted_ipc: bool,
+) -> Decision {
+    if decision != Decision::NotAllowed || mode != Mode::Warn || trusted_ipc {
+        return decision;
+    }
+    resolve::hard_denied(py, &global.module, &global.name).map_or(decision, Decision::HardDenied)
 }
 
 fn refused_args(why: &str) -> PyErr {

@@ -16,11 +16,15 @@ mod events;
 mod ffi;
 mod guard;
 mod hook;
+mod import_watch;
 mod logging;
 mod module;
 mod raw_allocator;
 mod record;
 mod refusal;
+mod resolve;
+mod torch_guard;
+mod trust;
 mod unpickler;
 
 use std::ffi::c_int;
