@@ -19,7 +19,7 @@ use crate::{caller, events, guard, refusal};
 /// Wraps a loader in a Python function that calls the gate first. A real function, so it binds
 /// as a method (`PackageImporter.__init__`) and `functools.wraps` keeps its name, docs and
 /// signature (`__wrapped__`).
-const WRAPPER: &std::ffi::CStr = c"
+const WRAPPER: &str = "
 import functools
 
 def wrap(original, gate, fmt):
@@ -47,7 +47,9 @@ fn gate_attribute(owner: &Bound<'_, PyAny>, attribute: &str, format: CodeFormat)
     let py = owner.py();
     let wrap = WRAP.get_or_try_init(py, || {
         let globals = PyDict::new(py);
-        py.run(WRAPPER, Some(&globals), None)?;
+        let builtins = py.import("builtins")?;
+        let code = builtins.call_method1("compile", (WRAPPER, "<pickleguard>", "exec"))?;
+        builtins.call_method1("exec", (code, &globals))?;
         let wrap = globals
             .get_item("wrap")?
             .ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no `wrap` in the wrapper"))?;

@@ -12,6 +12,7 @@ mod api;
 mod attacks;
 mod benign;
 mod cli;
+mod code_archives;
 mod config;
 mod examples;
 mod hard_deny;
