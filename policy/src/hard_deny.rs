@@ -361,6 +361,13 @@ pub const EXEMPT: &[(&str, &str)] = &[
     ("pathlib", "PurePosixPath"),
     ("pathlib", "PureWindowsPath"),
     ("pathlib", "WindowsPath"),
+    // Python 3.13 defines the path classes in `pathlib._local`, and pickles name them there.
+    ("pathlib._local", "Path"),
+    ("pathlib._local", "PosixPath"),
+    ("pathlib._local", "PurePath"),
+    ("pathlib._local", "PurePosixPath"),
+    ("pathlib._local", "PureWindowsPath"),
+    ("pathlib._local", "WindowsPath"),
     ("pickleguard", "UnsafeFileError"),
     ("types", "SimpleNamespace"),
 ];
@@ -456,6 +463,8 @@ mod tests {
         assert!(check("types", "SimpleNamespace.__init__").is_some());
         assert!(check("pathlib", "PosixPath").is_none());
         assert!(check("pathlib", "PosixPath.touch").is_some());
+        assert!(check("pathlib._local", "PosixPath").is_none());
+        assert!(check("pathlib._local", "PosixPath.write_text").is_some());
         assert!(check("pickleguard", "UnsafeFileError").is_none());
     }
 
