@@ -1,10 +1,12 @@
 //! Runs pickleguard's code right after chosen modules are imported, so a process pays only for
 //! the modules it really imports: nothing happens until one of [`WATCHED`] is imported.
 //!
-//! On the first `import` audit event of the main interpreter (and again whenever a program
-//! replaces `sys.meta_path`), a finder is put first on `sys.meta_path`. For a watched name it
-//! asks the finders after it for the spec and wraps the loader; the wrapper puts the real loader
-//! back, runs the module, then the watch's action, before the importer gets the module back:
+//! CPython raises the `import` audit event for a module that is not imported yet, before it
+//! looks for its spec. When that module is watched (in the main interpreter), a finder is put
+//! first on `sys.meta_path`; it asks the other finders for the spec, wraps the loader, and takes
+//! itself off again, so other imports never call it (it stays while a module that runpy may run
+//! is pending, see [`TRIGGERS`]). The wrapper puts the real loader back,
+//! runs the module, then the watch's action, before the importer gets the module back:
 //!
 //! * multiprocessing's and loky's receiving ends are captured for [`crate::trust`];
 //! * torch's TorchScript and torch.package loaders are gated by [`crate::torch_guard`].
@@ -13,6 +15,7 @@
 //! loader for the code object it will run, and the wrapper captures that.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyModule, PyTuple};
@@ -109,18 +112,49 @@ fn capture(module: &Bound<'_, PyModule>, paths: &[&str], role: Role) -> PyResult
     Ok(())
 }
 
-/// Puts the finder on `sys.meta_path` if it is not there. Called on every `import` event,
-/// which CPython raises only for a module that is not imported yet; never fails the import.
+/// Modules whose import puts the finder in place before the import looks for them: every
+/// watched module, and the packages of those that `python -m` runs (runpy finds those with
+/// `importlib.util.find_spec`, which raises no `import` event).
+const TRIGGERS: &[&str] = &["joblib.externals.loky.backend", "loky.backend"];
+
+/// A package in [`TRIGGERS`] was imported and the module runpy may run from it has not been
+/// looked for yet: the finder stays on `sys.meta_path` until it is.
+static MAIN_PENDING: AtomicBool = AtomicBool::new(false);
+
+fn triggers(name: &str) -> bool {
+    if TRIGGERS.contains(&name) {
+        MAIN_PENDING.store(true, Ordering::Relaxed);
+        return true;
+    }
+    WATCHED.iter().any(|watch| watch.name == name)
+}
+
+/// On an `import` event (raised only for a module that is not imported yet, before its spec
+/// is looked for): if the module is watched, puts the finder first on `sys.meta_path`. Every
+/// other import costs a few string comparisons. Never fails the import.
 pub fn on_import(py: Python<'_>, args: *mut pyo3::ffi::PyObject) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        if !ffi::in_main_interpreter(py) {
-            return Ok(());
-        }
         // SAFETY: CPython passes the event's argument tuple as a borrowed reference.
         let Some(args) = (unsafe { Bound::from_borrowed_ptr_or_opt(py, args) }) else {
             return Ok(());
         };
-        install(py, &args)
+        let Ok(args) = args.cast_into::<PyTuple>() else {
+            return Ok(());
+        };
+        // (module, filename, sys.path, sys.meta_path, sys.path_hooks)
+        let Ok(module) = args.get_borrowed_item(0) else {
+            return Ok(());
+        };
+        if !ffi::str_view(&module).is_some_and(triggers) || !ffi::in_main_interpreter(py) {
+            return Ok(());
+        }
+        let Ok(meta_path) = args.get_borrowed_item(3) else {
+            return Ok(());
+        };
+        match meta_path.cast::<PyList>() {
+            Ok(meta_path) => install(py, &meta_path),
+            Err(_) => Ok(()),
+        }
     }));
     match outcome {
         Ok(Ok(())) => {}
@@ -129,17 +163,7 @@ pub fn on_import(py: Python<'_>, args: *mut pyo3::ffi::PyObject) {
     }
 }
 
-fn install(py: Python<'_>, args: &Bound<'_, PyAny>) -> PyResult<()> {
-    let Ok(args) = args.cast::<PyTuple>() else {
-        return Ok(());
-    };
-    // (module, filename, sys.path, sys.meta_path, sys.path_hooks)
-    let Ok(meta_path) = args.get_item(3) else {
-        return Ok(());
-    };
-    let Ok(meta_path) = meta_path.cast::<PyList>() else {
-        return Ok(());
-    };
+fn install(py: Python<'_>, meta_path: &Bound<'_, PyList>) -> PyResult<()> {
     if meta_path
         .iter()
         .any(|finder| finder.is_instance_of::<Finder>())
@@ -166,6 +190,19 @@ impl Finder {
         target: Option<Bound<'py, PyAny>>,
     ) -> Option<Bound<'py, PyAny>> {
         let index = WATCHED.iter().position(|watch| watch.name == fullname)?;
+        if WATCHED[index].on_code.is_some() {
+            MAIN_PENDING.store(false, Ordering::Relaxed);
+        }
+        // Its work for this import is done: the next watched import puts it back.
+        if !MAIN_PENDING.load(Ordering::Relaxed) {
+            if let Ok(meta_path) = slf
+                .py()
+                .import("sys")
+                .and_then(|sys| sys.getattr("meta_path"))
+            {
+                let _ = meta_path.call_method1("remove", (slf,));
+            }
+        }
         match spec_with_watch(slf, index, fullname, path, target) {
             Ok(spec) => spec,
             Err(err) => {
@@ -185,14 +222,9 @@ fn spec_with_watch<'py>(
 ) -> PyResult<Option<Bound<'py, PyAny>>> {
     let py = finder.py();
     let meta_path = py.import("sys")?.getattr("meta_path")?;
-    let mut after_self = false;
     for other in meta_path.try_iter()? {
         let other = other?;
-        if other.is(finder) {
-            after_self = true;
-            continue;
-        }
-        if !after_self || other.is_instance_of::<Finder>() {
+        if other.is(finder) || other.is_instance_of::<Finder>() {
             continue;
         }
         let Ok(find_spec) = other.getattr("find_spec") else {
