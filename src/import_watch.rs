@@ -132,10 +132,9 @@ fn triggers(name: &str) -> bool {
 /// On an `import` event (raised only for a module that is not imported yet, before its spec
 /// is looked for): if the module is watched, puts the finder first on `sys.meta_path`. Every
 /// other import costs a few string comparisons. Never fails the import.
-pub fn on_import(py: Python<'_>, args: *mut pyo3::ffi::PyObject) {
+pub fn on_import(py: Python<'_>, args: Option<Bound<'_, PyAny>>) {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
-        // SAFETY: CPython passes the event's argument tuple as a borrowed reference.
-        let Some(args) = (unsafe { Bound::from_borrowed_ptr_or_opt(py, args) }) else {
+        let Some(args) = args else {
             return Ok(());
         };
         let Ok(args) = args.cast_into::<PyTuple>() else {
