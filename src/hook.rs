@@ -164,7 +164,11 @@ fn slow_path(
         }
         _ => {
             events::blocked(&global, decision, mode, location);
-            let missing = guard.missing(&global.module, &global.name);
+            // Nothing to allow for a hard-denied global, even one only its resolution denies.
+            let missing = match decision {
+                Decision::HardDenied(_) => Vec::new(),
+                _ => guard.missing(&global.module, &global.name),
+            };
             let in_force = guard.pack_names();
             let message = refusal::message(&global, decision, location, &missing, &in_force);
             Err(refusal::raise(py, &global, decision, message))

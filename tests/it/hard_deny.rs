@@ -84,6 +84,13 @@ fn assert_guarded(python: &std::path::Path, label: &str, group: &str, mode: &str
             "not allowlisted"
         };
         assert_eq!(result["reason"], expected, "{label} {mode}: {result}");
+        if expected == "hard-denied" {
+            let message = result["message"].as_str().unwrap();
+            assert!(
+                !message.contains("PICKLEGUARD_ALLOW="),
+                "nothing to allow: {message}"
+            );
+        }
         assert_eq!(result["marker"], false, "{label} {mode}: {result}");
     }
     assert_eq!(
