@@ -9,7 +9,7 @@
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pickleguard_policy::{Decision, Global, Mode};
+use pickleguard_policy::{Decision, Global, Mode, Source};
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
@@ -117,8 +117,12 @@ fn check_find_class(py: Python<'_>, args: Option<Bound<'_, PyAny>>) -> PyResult<
         .recorder
         .as_ref()
         .is_some_and(|recorder| recorder.first_time(module, name));
-    if matches!(decision, Decision::Allowed(_)) && !recording {
-        return Ok(());
+    if let Decision::Allowed(source) = decision {
+        // A pack entry is curated; an operator's entry is judged once by what it resolves to.
+        let settled = matches!(source, Source::Pack(_)) || resolve::known_clean(module, name);
+        if settled && !recording {
+            return Ok(());
+        }
     }
     slow_path(
         py,
@@ -176,8 +180,9 @@ fn slow_path(
     }
 }
 
-/// Before `warn` mode lets a global that is not allowlisted run, judges what it resolves to:
-/// an alias of a hard-denied object is hard-denied too.
+/// Before a global that no pack covers runs — one `warn` mode lets through, or one an
+/// operator allowed — judges what it resolves to: an alias of a hard-denied object is
+/// hard-denied too. An allowed global that resolves cleanly is not judged again.
 fn resolved(
     py: Python<'_>,
     mode: Mode,
@@ -185,10 +190,23 @@ fn resolved(
     decision: Decision,
     trusted_ipc: bool,
 ) -> Decision {
-    if decision != Decision::NotAllowed || mode != Mode::Warn || trusted_ipc {
+    let judge = match decision {
+        Decision::NotAllowed => mode == Mode::Warn,
+        Decision::Allowed(source) => !matches!(source, Source::Pack(_)),
+        Decision::HardDenied(_) => false,
+    };
+    if !judge || trusted_ipc {
         return decision;
     }
-    resolve::hard_denied(py, &global.module, &global.name).map_or(decision, Decision::HardDenied)
+    match resolve::hard_denied(py, &global.module, &global.name) {
+        Some(reason) => Decision::HardDenied(reason),
+        None => {
+            if matches!(decision, Decision::Allowed(_)) {
+                resolve::mark_clean(&global.module, &global.name);
+            }
+            decision
+        }
+    }
 }
 
 fn refused_args(why: &str) -> PyErr {

@@ -1,8 +1,8 @@
 //! What a global resolves to: the runtime half of the hard-deny set.
 //!
 //! The policy judges a global by its spelling (`pickleguard_policy::hard_deny`). Before `warn`
-//! mode lets a global that is not allowlisted run, this module also judges the object the name
-//! leads to, so an alias cannot carry a denied callable past the spelling check: a module
+//! mode lets a global that is not allowlisted run, and the first time a global that an
+//! operator allowed (not a pack) loads, this module also judges the object the name leads to, so an alias cannot carry a denied callable past the spelling check: a module
 //! attribute that is a module gets that module's verdict (`_pyio`, `posix`), and a function,
 //! class or instance gets the verdict of where it was defined (`mymodule.run = os.system`
 //! resolves to `posix.system`; a `functools.partial` instance to `functools.partial`).
@@ -10,9 +10,55 @@
 //! It imports the module and walks the name the way `find_class` is about to, so it runs no
 //! code that the load would not run next anyway.
 
+use std::sync::Mutex;
+
 use pickleguard_policy::hard_deny;
 use pyo3::prelude::*;
 use pyo3::types::{PyModule, PyType};
+use rustc_hash::{FxHashMap, FxHashSet};
+
+/// Most allowed globals remembered as resolving cleanly before the set starts afresh.
+const CLEAN_LIMIT: usize = 4096;
+
+/// Allowed globals already resolved and found clean, by module then name, so a lookup needs
+/// no allocation. Taken with the GIL held and never across a call into Python.
+#[derive(Default)]
+struct Clean {
+    by_module: FxHashMap<String, FxHashSet<String>>,
+    len: usize,
+}
+
+static CLEAN: Mutex<Option<Clean>> = Mutex::new(None);
+
+/// Whether an allowed `(module, name)` was already resolved and found clean.
+pub fn known_clean(module: &str, name: &str) -> bool {
+    let clean = CLEAN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    clean
+        .as_ref()
+        .and_then(|clean| clean.by_module.get(module))
+        .is_some_and(|names| names.contains(name))
+}
+
+/// Remembers that an allowed `(module, name)` resolves cleanly.
+pub fn mark_clean(module: &str, name: &str) {
+    let mut clean = CLEAN
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let clean = clean.get_or_insert_with(Clean::default);
+    if clean.len >= CLEAN_LIMIT {
+        *clean = Clean::default();
+    }
+    if clean
+        .by_module
+        .entry(module.to_string())
+        .or_default()
+        .insert(name.to_string())
+    {
+        clean.len += 1;
+    }
+}
 
 /// Why what `(module, name)` resolves to is hard-denied, or `None` if it is not (or cannot be
 /// resolved, in which case the unpickler fails to import it too).

@@ -150,3 +150,29 @@ except pickleguard.UnsafeFileError as exc:
         .unwrap_or_else(|| panic!("no entry fix: {message}"));
     assert!(pack < entry, "the pack comes first: {message}");
 }
+
+/// HD-8/HD-9 allowed by the operator: the hard-deny set is the backstop for operators who allow
+/// too much, so an allowed name that resolves to `os.system` (or a partial of it) is still
+/// refused, in enforce mode too. Judging operator entries by spelling only would let them run.
+#[test]
+fn issue_12_allowed_aliases_of_denied_callables_stay_refused() {
+    for python in interpreters() {
+        let mut command = support::preloaded(&python.path);
+        command.env("PICKLEGUARD_ALLOW", "pg_alias.run,pg_alias.later");
+        let (markers, results) = run_group(command, "stdlib", false);
+        for result in &results {
+            assert_eq!(result["outcome"], "refused", "{}: {result}", python.label);
+            assert_eq!(
+                result["reason"], "hard-denied",
+                "{}: {result}",
+                python.label
+            );
+        }
+        assert_eq!(
+            markers.files(),
+            Vec::<String>::new(),
+            "{}: a payload ran",
+            python.label
+        );
+    }
+}
