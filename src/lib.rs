@@ -23,6 +23,7 @@ mod events;
 mod ffi;
 mod guard;
 mod hook;
+mod import_watch;
 mod lifetime;
 mod logging;
 mod module;
@@ -31,6 +32,9 @@ mod pure_python;
 mod raw_allocator;
 mod record;
 mod refusal;
+mod resolve;
+mod torch_guard;
+mod trust;
 mod unpickler;
 
 use std::ffi::{c_char, c_int, CStr};

@@ -1,6 +1,7 @@
 //! `pickleguard.UnsafeFileError` and the messages users see.
 
-use pickleguard_policy::settings::vars::ALLOW as ALLOW_VAR;
+use pickleguard_policy::packs::{self, Pack};
+use pickleguard_policy::settings::vars::{ALLOW as ALLOW_VAR, PACKS as PACKS_VAR};
 use pickleguard_policy::{Decision, Global};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
@@ -65,12 +66,14 @@ pub fn reason_text(decision: Decision) -> String {
 }
 
 /// The message of an `UnsafeFileError`: what was refused, why, where from, and how to allow
-/// it for someone who trusts the file.
+/// it for someone who trusts the file: first the pack that covers it, if one that is not in
+/// force does, then the single entry. `in_force` names the packs enabled now.
 pub fn message(
     global: &Global,
     decision: Decision,
     caller: Option<&str>,
     missing: &[Global],
+    in_force: &[&str],
 ) -> String {
     let mut text = format!(
         "pickleguard refused to load `{global}` from a pickle: {}.",
@@ -78,6 +81,10 @@ pub fn message(
     );
     if let Some(caller) = caller {
         text.push_str(&format!(" The load was called from {caller}."));
+    }
+    if let Some(hint) = pack_hint(missing, in_force) {
+        text.push(' ');
+        text.push_str(&hint);
     }
     if !missing.is_empty() {
         let names: Vec<String> = missing.iter().map(Global::to_string).collect();
@@ -112,6 +119,42 @@ pub fn raise(py: Python<'_>, global: &Global, decision: Decision, message: Strin
         Ok(PyErr::from_value(error))
     };
     // If the class itself cannot be built, still refuse, with the same message.
+    build().unwrap_or_else(|_| pyo3::exceptions::PyRuntimeError::new_err(message))
+}
+
+/// "It is in pack `sklearn`: PICKLEGUARD_PACKS=ml,sklearn ...", when one pack that is not in
+/// force covers every missing spelling.
+fn pack_hint(missing: &[Global], in_force: &[&str]) -> Option<String> {
+    if missing.is_empty() {
+        return None;
+    }
+    let covers = |pack: &&Pack| {
+        !in_force.contains(&pack.name)
+            && missing
+                .iter()
+                .all(|g| pack.find(&g.module, &g.name).is_some())
+    };
+    let pack = packs::PACKS.iter().copied().find(|pack| covers(pack))?;
+    let mut names: Vec<&str> = in_force.to_vec();
+    names.push(pack.name);
+    Some(format!(
+        "It is in pack `{}`: enable the pack with {PACKS_VAR}={} in the environment (or `packs = [\"{}\"]` in the config file).",
+        pack.name,
+        names.join(","),
+        pack.name
+    ))
+}
+
+/// Raises `UnsafeFileError(message)` for a code-bearing archive: `module` and `name` name the
+/// loader, `reason` is `contains code`.
+pub fn raise_code_archive(py: Python<'_>, loader: &Global, message: String) -> PyErr {
+    let build = || -> PyResult<PyErr> {
+        let error = unsafe_file_error(py)?.call1((message.clone(),))?;
+        error.setattr("module", loader.module.as_str())?;
+        error.setattr("name", loader.name.as_str())?;
+        error.setattr("reason", "contains code")?;
+        Ok(PyErr::from_value(error))
+    };
     build().unwrap_or_else(|_| pyo3::exceptions::PyRuntimeError::new_err(message))
 }
 

@@ -98,10 +98,17 @@ pub(crate) fn apply(path: &Path, text: &str, settings: &mut Settings) {
                 }
             }
             "log" => file.log(settings, value),
+            "allow_code" => {
+                for item in file.array(settings, value, "a list of code archive formats") {
+                    if let Some(format) = file.parsed(settings, item) {
+                        settings.allow_code_format(format);
+                    }
+                }
+            }
             other => file.problem(
                 settings,
                 key.span(),
-                format!("unknown setting `{other}`: the settings are mode, packs, allow, lock, require, trust_ipc, record and [log]"),
+                format!("unknown setting `{other}`: the settings are mode, packs, allow, allow_code, lock, require, trust_ipc, record and [log]"),
             ),
         }
     }

@@ -39,6 +39,9 @@ pub mod vars {
     pub const LOG_FILE: &str = "PICKLEGUARD_LOG_FILE";
     /// `1`: a Python process that cannot be protected exits before running any Python code.
     pub const REQUIRE: &str = "PICKLEGUARD_REQUIRE";
+    /// Code-bearing archive formats allowed to load, comma-separated (`torchscript`,
+    /// `torch.package`).
+    pub const ALLOW_CODE: &str = "PICKLEGUARD_ALLOW_CODE";
 }
 
 /// The config file read when `PICKLEGUARD_CONFIG` is unset, if it exists.
@@ -121,6 +124,8 @@ pub struct Settings {
     pub require: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Code-bearing archive formats allowed to load (`allow_code`); none by default.
+    pub allow_code: Vec<CodeFormat>,
     /// Everything that was wrong, in the order found.
     pub problems: Vec<Problem>,
 }
@@ -136,6 +141,7 @@ impl Default for Settings {
             log: LogSettings::default(),
             require: false,
             config_file: None,
+            allow_code: Vec::new(),
             problems: Vec::new(),
         }
     }
@@ -272,6 +278,17 @@ impl EnvReader<'_> {
                 }
             }
         }
+        if let Some(value) = self.get(vars::ALLOW_CODE) {
+            for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                match item.parse() {
+                    Ok(format) => settings.allow_code_format(format),
+                    Err(err) => self.problems.push(Problem::new(
+                        format!("{}={value}", vars::ALLOW_CODE),
+                        format!("{err}; that entry is ignored and the rest apply"),
+                    )),
+                }
+            }
+        }
         if let Some(value) = self.get(vars::ALLOW) {
             for entry in value.split(',').filter(|e| !e.trim().is_empty()) {
                 let added = Global::parse(entry)
@@ -383,6 +400,49 @@ fn too_large() -> io::Error {
         io::ErrorKind::InvalidInput,
         format!("it is larger than the {MAX_CONFIG_BYTES}-byte limit"),
     )
+}
+
+/// An archive format that carries code which runs when it loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeFormat {
+    /// TorchScript archives: `torch.jit.load`, and `torch.load` of one.
+    TorchScript,
+    /// torch.package archives: `torch.package.PackageImporter`.
+    TorchPackage,
+}
+
+impl CodeFormat {
+    /// The name used in `allow_code` and `PICKLEGUARD_ALLOW_CODE`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CodeFormat::TorchScript => "torchscript",
+            CodeFormat::TorchPackage => "torch.package",
+        }
+    }
+}
+
+impl FromStr for CodeFormat {
+    type Err = Error;
+
+    fn from_str(value: &str) -> Result<Self, Error> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "torchscript" => Ok(CodeFormat::TorchScript),
+            "torch.package" => Ok(CodeFormat::TorchPackage),
+            _ => Err(Error::BadValue {
+                value: value.to_string(),
+                expected: "a code archive format: `torchscript` or `torch.package`",
+            }),
+        }
+    }
+}
+
+impl Settings {
+    /// Allows one code-bearing archive format; allowing it twice is harmless.
+    pub fn allow_code_format(&mut self, format: CodeFormat) {
+        if !self.allow_code.contains(&format) {
+            self.allow_code.push(format);
+        }
+    }
 }
 
 /// A yes/no value: `1`, `true`, `yes`, `on` or `0`, `false`, `no`, `off`.
@@ -897,5 +957,47 @@ format = "xml"
             elapsed < std::time::Duration::from_secs(10),
             "{elapsed:?} for a 1 MiB file"
         );
+    }
+}
+
+/// `allow_code`: code-bearing archive formats are refused unless named, in the file or the env.
+#[cfg(test)]
+mod allow_code_tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)], file: &str) -> Settings {
+        let env: Vec<(String, OsString)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .chain([(vars::CONFIG.to_string(), OsString::from("/etc/pg.toml"))])
+            .collect();
+        let file = file.to_string();
+        Settings::load(
+            |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            |_| Ok(file.clone()),
+        )
+    }
+
+    #[test]
+    fn code_archives_are_refused_unless_allowed() {
+        assert!(load(&[], "").allow_code.is_empty());
+        let from_file = load(&[], "allow_code = [\"torchscript\"]\n");
+        assert_eq!(from_file.allow_code, vec![CodeFormat::TorchScript]);
+        assert!(from_file.problems.is_empty(), "{:?}", from_file.problems);
+        let both = load(
+            &[(vars::ALLOW_CODE, "torch.package, torchscript")],
+            "allow_code = [\"torchscript\"]\n",
+        );
+        assert_eq!(
+            both.allow_code,
+            vec![CodeFormat::TorchScript, CodeFormat::TorchPackage]
+        );
+    }
+
+    #[test]
+    fn an_unknown_code_format_is_a_problem_and_allows_nothing() {
+        let settings = load(&[(vars::ALLOW_CODE, "pickle")], "allow_code = [\"exe\"]\n");
+        assert!(settings.allow_code.is_empty());
+        assert_eq!(settings.problems.len(), 2, "{:?}", settings.problems);
     }
 }
