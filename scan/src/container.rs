@@ -6,7 +6,7 @@ use std::collections::HashSet;
 use pickleguard_policy::Policy;
 
 use crate::detect::{sniff, Kind};
-use crate::report::{Format, StreamReport};
+use crate::report::{Concern, ConcernKind, Format, StreamReport};
 use crate::stream::{walk, Count, Walk};
 use crate::text::is_dotted_identifier;
 use crate::{decompress, npy, zip, Limits, ScanError, Verdict};
@@ -17,6 +17,8 @@ pub(crate) struct Ctx<'p> {
     /// Bytes that may still be taken out of containers.
     pub budget: u64,
     pub streams: Vec<StreamReport>,
+    /// Concerns found anywhere in the file.
+    pub concerns: Vec<Concern>,
 }
 
 /// How the bytes were reached.
@@ -39,6 +41,7 @@ impl<'p> Ctx<'p> {
             limits,
             budget: limits.max_decompressed,
             streams: Vec::new(),
+            concerns: Vec::new(),
         }
     }
 
@@ -108,10 +111,28 @@ impl<'p> Ctx<'p> {
     }
 
     fn push(&mut self, member: Option<&str>, walk: Walk) {
+        for (offset, kind, detail) in walk.concerns {
+            self.concern(member, Some(offset), kind, detail);
+        }
         self.streams.push(StreamReport {
             member: member.map(str::to_string),
             globals: walk.globals,
             error: walk.error,
+        });
+    }
+
+    pub fn concern(
+        &mut self,
+        member: Option<&str>,
+        offset: Option<u64>,
+        kind: ConcernKind,
+        detail: String,
+    ) {
+        self.concerns.push(Concern {
+            member: member.map(str::to_string),
+            offset,
+            kind,
+            detail,
         });
     }
 
@@ -146,9 +167,9 @@ impl<'p> Ctx<'p> {
 
     fn npy(&mut self, data: &[u8], place: Place<'_>) -> (Format, Option<ScanError>) {
         match npy::parse(data) {
-            Ok(header) if header.pickled => {
+            Ok(header) if header.pickled != Some(false) => {
                 // np.load unpickles one object, with a plain unpickler.
-                let walk = walk(
+                let mut walk = walk(
                     data,
                     header.data_start,
                     Count::One,
@@ -156,9 +177,20 @@ impl<'p> Ctx<'p> {
                     self.policy,
                     self.limits,
                 );
+                if header.pickled.is_none() {
+                    // The dtype may or may not hold objects: the data must read as a pickle
+                    // (and is judged as one) or the file stays unresolved.
+                    if walk.error.is_some() {
+                        walk.error = Some(ScanError::Npy {
+                            why: "the header's dtype cannot be read statically and the data \
+                                  is not a pickle",
+                        });
+                    }
+                }
                 self.push(place.member, walk);
                 (Format::Npy, None)
             }
+            Ok(_) if place.member.is_none() => (Format::Safe { kind: "npy" }, None),
             Ok(_) => (Format::Npy, None),
             Err(error) => (Format::Npy, Some(error)),
         }

@@ -18,6 +18,7 @@ mod decompress;
 mod detect;
 mod error;
 mod limits;
+mod literal;
 mod machine;
 mod memo;
 mod mmap;
@@ -40,7 +41,9 @@ use pickleguard_policy::Policy;
 use crate::container::{Ctx, Place};
 pub use crate::error::ScanError;
 pub use crate::limits::Limits;
-pub use crate::report::{Codec, FileReport, Finding, Format, StreamReport, Verdict};
+pub use crate::report::{
+    Codec, Concern, ConcernKind, FileReport, Finding, Format, StreamReport, Verdict,
+};
 
 /// Scans files for the globals their pickles would resolve, and judges each with a policy.
 #[derive(Debug, Clone)]
@@ -70,6 +73,7 @@ impl<'p> Scanner<'p> {
             path: shown.clone(),
             format: Format::Unknown,
             streams: Vec::new(),
+            concerns: Vec::new(),
             error: Some(ScanError::Io {
                 path: shown.clone(),
                 source,
@@ -116,6 +120,7 @@ impl<'p> Scanner<'p> {
             format,
             streams: ctx.streams,
             error,
+            concerns: ctx.concerns,
         }
     }
 }

@@ -21,7 +21,7 @@ use crate::memo::Memo;
 use crate::objects::{ArrayData, Objects};
 use crate::opcodes::*;
 use crate::reader::{Reader, Short};
-use crate::report::Finding;
+use crate::report::{ConcernKind, Finding};
 use crate::text;
 use crate::value::{Known, Operand, Value};
 use crate::{Limits, ScanError};
@@ -31,6 +31,8 @@ pub(crate) struct Sink<'p> {
     pub policy: &'p Policy,
     pub limits: Limits,
     pub globals: Vec<Finding>,
+    /// Concerns found in the stream: offset, kind and detail.
+    pub concerns: Vec<(u64, ConcernKind, String)>,
     pub ops: u64,
 }
 
@@ -40,6 +42,7 @@ impl<'p> Sink<'p> {
             policy,
             limits,
             globals: Vec::new(),
+            concerns: Vec::new(),
             ops: 0,
         }
     }
@@ -55,7 +58,17 @@ impl<'p> Sink<'p> {
         self.globals.push(finding);
         Ok(())
     }
+
+    /// Records a concern once per kind and offset; a few per stream are enough to judge it.
+    fn concern(&mut self, offset: usize, kind: ConcernKind, detail: String) {
+        if self.concerns.len() < MAX_CONCERNS {
+            self.concerns.push((offset as u64, kind, detail));
+        }
+    }
 }
+
+/// Concerns kept per stream.
+const MAX_CONCERNS: usize = 16;
 
 /// How one pickle ended: the offset after its STOP (or where it broke), and the error if any.
 pub(crate) struct Ended {
@@ -75,6 +88,7 @@ pub(crate) fn run_pickle(data: &[u8], start: usize, joblib: bool, sink: &mut Sin
         objects: Objects::default(),
         sink,
         joblib,
+        frame_end: NO_FRAME,
     };
     let error = machine.run().err();
     Ended {
@@ -92,7 +106,11 @@ struct Machine<'a, 's, 'p> {
     objects: Objects,
     sink: &'s mut Sink<'p>,
     joblib: bool,
+    /// Where the last FRAME's bytes end, [`NO_FRAME`] before any.
+    frame_end: usize,
 }
+
+const NO_FRAME: usize = usize::MAX;
 
 #[derive(PartialEq, Eq)]
 enum Flow {
@@ -141,7 +159,11 @@ impl<'a> Machine<'a, '_, '_> {
                     byte,
                 });
             };
-            if self.step(byte, name, at)? == Flow::Stop {
+            let flow = self.step(byte, name, at)?;
+            if self.r.pos() > self.frame_end && at < self.frame_end {
+                self.straddle(name, at);
+            }
+            if flow == Flow::Stop {
                 return Ok(());
             }
         }
@@ -502,6 +524,17 @@ impl<'a> Machine<'a, '_, '_> {
                 if self.joblib && matches!(target, Value::Wrapper) {
                     // joblib's load_build swaps the wrapper for the array it reads next.
                     self.stack.pop();
+                    if self.frame_end != NO_FRAME && self.r.pos() < self.frame_end {
+                        // joblib reads the array from the file, past the frame its unpickler
+                        // buffered: not the bytes that follow BUILD in the stream.
+                        self.sink.concern(
+                            at,
+                            ConcernKind::ReadersDisagree,
+                            "a joblib array's data starts inside a FRAME: joblib reads it from \
+                             after the frame, not from the bytes that follow"
+                                .into(),
+                        );
+                    }
                     self.read_array(state)?;
                     self.push(Value::Data, at)?;
                 }
@@ -533,6 +566,11 @@ impl<'a> Machine<'a, '_, '_> {
                 if len > i64::MAX as u64 {
                     return Err(malformed(name, at, "is longer than any unpickler accepts"));
                 }
+                let reach = self.r.pos().saturating_add(len as usize);
+                if at < self.frame_end && reach > self.frame_end {
+                    self.straddle(name, at);
+                }
+                self.frame_end = reach;
             }
             _ => {
                 // `name()` knows every byte matched above and no other.
@@ -543,6 +581,27 @@ impl<'a> Machine<'a, '_, '_> {
             }
         }
         Ok(Flow::Next)
+    }
+
+    /// An opcode read past the end of the FRAME it started in. `pickle.loads` reads on, the
+    /// pure-Python unpickler raises, and `_pickle` reading a file drops the rest of the frame
+    /// it buffered and reads the argument from after the frame (`_Unpickler_ReadFromFile`
+    /// after `load_frame` rewound into bytes read with `read()`, not `peek()`): the three read
+    /// different opcodes from here on. No pickler writes this.
+    #[cold]
+    fn straddle(&mut self, opcode: &'static str, at: usize) {
+        self.sink.concern(
+            at,
+            ConcernKind::ReadersDisagree,
+            format!(
+                "`{opcode}` reads past the end of its FRAME (at offset `{}`): CPython's file \
+                 unpickler, pickle.loads and the pure-Python unpickler read different opcodes \
+                 from here",
+                self.frame_end
+            ),
+        );
+        // Reported once per frame.
+        self.frame_end = NO_FRAME;
     }
 
     /// A module or class name line. At the end of the data `pickle._Unpickler` (unlike

@@ -4,7 +4,7 @@
 use pickleguard_policy::Policy;
 
 use crate::machine::{run_pickle, Sink};
-use crate::report::Finding;
+use crate::report::{ConcernKind, Finding};
 use crate::{Limits, ScanError};
 
 /// How many pickles a stream holds.
@@ -22,6 +22,8 @@ pub(crate) enum Count {
 /// The result of walking a stream.
 pub(crate) struct Walk {
     pub globals: Vec<Finding>,
+    /// Offset, kind and detail of each concern found in the stream.
+    pub concerns: Vec<(u64, ConcernKind, String)>,
     pub error: Option<ScanError>,
     /// Whether the first pickle ran to its STOP.
     pub first_complete: bool,
@@ -62,6 +64,7 @@ pub(crate) fn walk(
     };
     Walk {
         globals: sink.globals,
+        concerns: sink.concerns,
         error,
         first_complete: done > 0,
     }
