@@ -15,6 +15,8 @@ const MAX_TRACKED: usize = 1 << 16;
 struct DtypeInfo {
     itemsize: Option<u64>,
     object: Option<bool>,
+    /// Void, bytes or str: the only kinds whose item size a BUILD state sets.
+    flexible: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -143,10 +145,12 @@ impl Objects {
         };
         match state {
             Value::DtypeState(state) => {
-                if let Ok(elsize) = u64::try_from(state.elsize) {
-                    info.itemsize = Some(elsize);
+                // numpy's `__setstate__` sets the item size of flexible types only, and the
+                // flags (hence `hasobject`, which joblib asks) of every type.
+                if info.flexible {
+                    info.itemsize = u64::try_from(state.elsize).ok().or(info.itemsize);
                 }
-                info.object = any_object(info.object, state.object);
+                info.object = state.object;
             }
             _ => {
                 info.itemsize = None;
@@ -199,7 +203,11 @@ fn dtype_from_typestr(typestr: &str) -> DtypeInfo {
         Some('b' | 'i' | 'u' | 'f' | 'c' | 'V' | 'S' | 'a' | 'M' | 'm') => (digits, Some(false)),
         _ => (None, Some(false)),
     };
-    DtypeInfo { itemsize, object }
+    DtypeInfo {
+        itemsize,
+        object,
+        flexible: matches!(kind, Some('V' | 'S' | 'a' | 'U')),
+    }
 }
 
 #[cfg(test)]

@@ -71,7 +71,9 @@ pub(crate) enum Value<'a> {
 pub(crate) struct DtypeState {
     /// The item size for flexible types (void, bytes, str); -1 for the others.
     pub elsize: i64,
-    /// Whether its subarray or fields hold objects (`None`: cannot tell).
+    /// Whether the dtype will say `hasobject`: numpy's `__setstate__` takes the flags from the
+    /// state as they are, and `hasobject` is their bit 0, whatever the fields say (`None`:
+    /// the flags are not a literal int).
     pub object: Option<bool>,
 }
 
@@ -152,14 +154,13 @@ pub(crate) fn tuple<'a>(
     if let (8 | 9, Some(Value::Int(_)), Some(Value::Str(_)), Some(Value::Int(elsize))) =
         (items.len(), items.first(), items.get(1), items.get(5))
     {
-        let part = |index: usize| match items.get(index) {
-            Some(Value::None) => Some(false),
-            Some(value) => value.object(&dtype_object),
-            None => Some(false),
+        let object = match items.get(7) {
+            Some(Value::Int(flags)) => Some(flags & 1 != 0),
+            _ => None,
         };
         return Value::DtypeState(DtypeState {
             elsize: *elsize,
-            object: any_object(part(2), part(4)),
+            object,
         });
     }
     let mut object = Some(false);

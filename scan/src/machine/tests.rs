@@ -551,7 +551,10 @@ fn joblib_pickle(typestr: &str, shape: &[u8], aligned: bool, array: &[u8]) -> Ve
         &su(typestr),
         b"\x89\x88\x87R(K\x03",
         &su("<"),
-        b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb",
+        b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK",
+        // numpy's flags: 63 for an object dtype, 0 for plain numbers.
+        if typestr.starts_with('O') { b"\x3f" } else { b"\x00" },
+        b"tb",
     ]);
     if aligned {
         out.extend(su("numpy_array_alignment_bytes"));
@@ -622,4 +625,33 @@ fn joblib_array_bytes_are_stepped_over() {
             "os.system"
         ]
     );
+}
+
+/// SP-2: joblib asks `dtype.hasobject`, which is bit 0 of the flags in the dtype's BUILD state
+/// (numpy's `__setstate__` takes them as given). A float dtype whose state claims objects makes
+/// joblib unpickle a nested stream where the array bytes would be. Fails if the scanner decides
+/// from the type string and skips those bytes as raw data.
+#[test]
+fn forged_dtype_flags_make_joblib_unpickle() {
+    let nested = b"\x80\x02cposix\nsystem\n.";
+    let mut data = joblib_pickle("f8", b"K\x01\x85", false, nested);
+    let flags = data.windows(3).position(|w| w == b"K\x00t").unwrap();
+    data[flags + 1] = 1;
+    let w = scan(&data);
+    assert!(w.error.is_none(), "{:?}", w.error);
+    let names: Vec<_> = globals(&w)
+        .into_iter()
+        .map(|(m, n, _, _)| format!("{m}.{n}"))
+        .collect();
+    assert!(names.contains(&"posix.system".to_string()), "{names:?}");
+
+    // And the other way: an object dtype whose flags deny objects is read as 8 raw bytes
+    // (which the reconstruction rules refuse: they would be taken for pointers).
+    let data = joblib_pickle("O8", b"K\x01\x85", false, b"cposix\ns");
+    let mut data = data;
+    let flags = data.windows(3).position(|w| w == b"K\x3ft").unwrap();
+    data[flags + 1] = 0;
+    let w = scan(&data);
+    assert!(w.error.is_none(), "{:?}", w.error);
+    assert_eq!(w.globals.len(), 3);
 }
