@@ -9,7 +9,8 @@ use crate::detect::{sniff, Kind};
 use crate::report::{Concern, ConcernKind, Format, StreamReport};
 use crate::stream::{walk, Count, Walk};
 use crate::text::is_dotted_identifier;
-use crate::{decompress, npy, zip, Limits, ScanError, Verdict};
+use crate::zip::Offsets;
+use crate::{code, decompress, npy, zip, Limits, ScanError, Verdict};
 
 pub(crate) struct Ctx<'p> {
     pub policy: &'p Policy,
@@ -200,32 +201,99 @@ impl<'p> Ctx<'p> {
         if let Err(error) = self.enter(place) {
             return (Format::Zip, Some(error));
         }
-        let archive = match zip::read(data, self.limits.max_members) {
-            Ok(archive) => archive,
-            Err(error) => return (Format::Zip, Some(error)),
+        let max = self.limits.max_members;
+        let (archive, shifted_error) = match zip::read(data, max, Offsets::Shifted) {
+            Ok(archive) => (Some(archive), None),
+            Err(error) => (None, Some(error)),
         };
+        let shift = archive.as_ref().map_or(0, |a| a.shift);
+        if archive.is_some() && shift == 0 {
+            // Both readers agree on every offset.
+            let archive = archive.unwrap_or_else(|| unreachable!());
+            let format = self.archive(data, &archive, place, "");
+            return (format, archive.error);
+        }
+        // torch's reader (miniz) takes the end record's offsets from the start of the file,
+        // Python's zipfile shifts them by the bytes it finds prepended: two readings, both
+        // scanned, and the disagreement is itself a finding.
+        let absolute = zip::read(data, max, Offsets::Absolute);
+        match (&archive, &absolute) {
+            (None, Err(_)) => return (Format::Zip, shifted_error),
+            _ => self.concern(
+                place.member,
+                None,
+                ConcernKind::ReadersDisagree,
+                format!(
+                    "the central directory is `{shift}` bytes away from where the end record \
+                     puts it: Python's zipfile shifts every offset by that much, torch's reader \
+                     (miniz) does not, so they read different members"
+                ),
+            ),
+        }
+        let mut format = Format::Zip;
+        let mut error = shifted_error;
+        if let Some(archive) = &archive {
+            format = self.archive(data, archive, place, "");
+            error = error.or(archive.error.as_ref().map(clone_error));
+        }
+        if let Ok(absolute) = &absolute {
+            let torch_format = self.archive(data, absolute, place, "[as torch reads it] ");
+            if archive.is_none() {
+                format = torch_format;
+            }
+        }
+        (format, error)
+    }
+
+    /// Scans the members of one reading of an archive; `label` prefixes their names.
+    fn archive(
+        &mut self,
+        data: &[u8],
+        archive: &zip::Archive,
+        place: Place<'_>,
+        label: &str,
+    ) -> Format {
         let files: Vec<&zip::Entry> = archive.entries.iter().filter(|e| !e.is_dir()).collect();
+        // Python's zipfile keeps the last entry of a name, miniz finds one by binary search:
+        // an archive with a name twice is read differently by each.
+        let mut names = HashSet::new();
+        if let Some(twice) = files.iter().find(|e| !names.insert(e.name.as_str())) {
+            self.concern(
+                place.member,
+                None,
+                ConcernKind::ReadersDisagree,
+                format!(
+                    "the archive holds `{}` more than once: zip readers pick different copies",
+                    twice.name
+                ),
+            );
+        }
+        let kind = code::classify(files.iter().map(|e| e.name.as_str()));
         // torch.save's archives: `<root>/data.pkl`, with raw tensor bytes under `<root>/data/`.
         let torch_roots: HashSet<&str> = files
             .iter()
             .filter_map(|e| e.name.strip_suffix("data.pkl"))
             .filter(|root| root.is_empty() || root.ends_with('/'))
             .collect();
-        let format = if !torch_roots.is_empty() {
+        let format = if let Some(code) = &kind {
+            self.concern(place.member, None, ConcernKind::Code, code.detail.clone());
+            code.format.clone()
+        } else if !torch_roots.is_empty() {
             Format::TorchZip
         } else if !files.is_empty() && files.iter().all(|e| e.name.ends_with(".npy")) {
             Format::Npz
         } else {
             Format::Zip
         };
-        let torch = format == Format::TorchZip;
+        let torch = format != Format::Npz && format != Format::Zip;
+        let streams_before = self.streams.len();
         for entry in files {
             if is_tensor_data(&entry.name, &torch_roots) {
                 continue;
             }
             let path = match place.member {
-                Some(outer) => format!("{outer}!/{}", entry.name),
-                None => entry.name.clone(),
+                Some(outer) => format!("{outer}!/{label}{}", entry.name),
+                None => format!("{label}{}", entry.name),
             };
             let inner = Place {
                 member: Some(&path),
@@ -235,7 +303,30 @@ impl<'p> Ctx<'p> {
             };
             self.member(data, entry, inner);
         }
-        (format, archive.error)
+        if let Some(code) = kind {
+            // A packaged module that a pickle in the archive names is imported from the archive,
+            // allowlisted or not.
+            let shadowed = code::shadowed(
+                &code.modules,
+                self.streams[streams_before..]
+                    .iter()
+                    .flat_map(|s| &s.globals)
+                    .filter_map(|g| g.module.as_deref()),
+                self.policy,
+            );
+            for module in shadowed {
+                self.concern(
+                    place.member,
+                    None,
+                    ConcernKind::Code,
+                    format!(
+                        "the archive packages a module `{module}` that shadows the real one: \
+                         torch.package imports it from the archive and runs its code"
+                    ),
+                );
+            }
+        }
+        format
     }
 
     fn member(&mut self, archive: &[u8], entry: &zip::Entry, place: Place<'_>) {
@@ -293,6 +384,13 @@ impl<'p> Ctx<'p> {
                 None => self.push_error(path, error),
             }
         }
+    }
+}
+
+/// A copy of an archive-level error for a second reading (errors hold no `Clone` sources here).
+fn clone_error(error: &ScanError) -> ScanError {
+    ScanError::Zip {
+        why: error.to_string(),
     }
 }
 

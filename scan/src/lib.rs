@@ -13,6 +13,7 @@
 //! * Reports ([`FileReport`], [`StreamReport`], [`Finding`], [`Verdict`]) serialize to JSON.
 #![deny(unsafe_code)]
 
+mod code;
 mod container;
 mod decompress;
 mod detect;

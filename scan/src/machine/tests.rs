@@ -553,7 +553,11 @@ fn joblib_pickle(typestr: &str, shape: &[u8], aligned: bool, array: &[u8]) -> Ve
         &su("<"),
         b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK",
         // numpy's flags: 63 for an object dtype, 0 for plain numbers.
-        if typestr.starts_with('O') { b"\x3f" } else { b"\x00" },
+        if typestr.starts_with('O') {
+            b"\x3f"
+        } else {
+            b"\x00"
+        },
         b"tb",
     ]);
     if aligned {
