@@ -11,7 +11,43 @@ use std::collections::BTreeSet;
 
 use pickleguard_policy::Policy;
 
-use crate::report::Format;
+use crate::report::{Finding, Format};
+
+/// dill's functions that rebuild code, functions, modules or arbitrary attributes.
+const DILL_CODE: &[&str] = &[
+    "_create_code",
+    "_create_function",
+    "_create_lambda",
+    "_create_cell",
+    "_import_module",
+    "_get_attr",
+    "_eval_repr",
+    "_load_type",
+    "_create_type",
+];
+
+/// A global that brings code in through a pickle itself: dill's code and function builders,
+/// and anything read from `__main__`, the loading program's own namespace (dill pickles
+/// interactive definitions by reference to it). Offset and detail of the first one.
+pub(crate) fn in_pickle(finding: &Finding) -> Option<(u64, String)> {
+    let (module, name) = (finding.module.as_deref()?, finding.name.as_deref()?);
+    if module == "__main__" {
+        return Some((
+            finding.offset,
+            format!(
+                "names `__main__.{name}`: whatever the loading program defines under that name \
+                 runs (dill pickles by reference to `__main__`)"
+            ),
+        ));
+    }
+    let dill = matches!(module, "dill" | "dill._dill" | "dill.dill");
+    (dill && DILL_CODE.contains(&name)).then(|| {
+        (
+            finding.offset,
+            format!("`{module}.{name}`: dill rebuilds code or modules from the stream"),
+        )
+    })
+}
 
 /// What [`classify`] found.
 pub(crate) struct CodeArchive {

@@ -10,7 +10,7 @@ use crate::report::{Concern, ConcernKind, Format, StreamReport};
 use crate::stream::{walk, Count, Walk};
 use crate::text::is_dotted_identifier;
 use crate::zip::Offsets;
-use crate::{code, decompress, npy, zip, Limits, ScanError, Verdict};
+use crate::{code, decompress, npy, tar, zip, Limits, ScanError, Verdict};
 
 pub(crate) struct Ctx<'p> {
     pub policy: &'p Policy,
@@ -92,6 +92,27 @@ impl<'p> Ctx<'p> {
                     (Format::Unknown, None)
                 }
             }
+            Kind::SevenZip => {
+                self.concern(
+                    place.member,
+                    None,
+                    ConcernKind::Unscannable,
+                    "a 7z archive: the scanner cannot open it, so the pickles it may hold are \
+                     unchecked"
+                        .into(),
+                );
+                (Format::SevenZip, None)
+            }
+            Kind::Safe(kind) => {
+                // Another reading: bytes that also run as a pickle (a safetensors length with
+                // 0x80 for its low byte is PROTO) are listed if they name any global.
+                let walk = self.walk_all(data, place);
+                if !walk.globals.is_empty() {
+                    self.push(place.member, walk);
+                }
+                (Format::Safe { kind }, None)
+            }
+            Kind::Tar => self.tar(data, place),
             Kind::Unsupported(what) => {
                 let error = ScanError::Unsupported {
                     what: what.to_string(),
@@ -114,6 +135,9 @@ impl<'p> Ctx<'p> {
     fn push(&mut self, member: Option<&str>, walk: Walk) {
         for (offset, kind, detail) in walk.concerns {
             self.concern(member, Some(offset), kind, detail);
+        }
+        if let Some((offset, detail)) = walk.globals.iter().find_map(code::in_pickle) {
+            self.concern(member, Some(offset), ConcernKind::Code, detail);
         }
         self.streams.push(StreamReport {
             member: member.map(str::to_string),
@@ -164,6 +188,53 @@ impl<'p> Ctx<'p> {
         }
         self.budget -= len;
         Ok(())
+    }
+
+    /// A tar archive, and the same bytes as a pickle: `torch.load` reads a file as tar when
+    /// `tarfile` accepts it and as a pickle when it does not, and the header's first bytes
+    /// (a file name) can be a protocol-0 pickle, so both readings are scanned.
+    fn tar(&mut self, data: &[u8], place: Place<'_>) -> (Format, Option<ScanError>) {
+        let walk = self.walk_all(data, place);
+        if looks_like_a_pickle(&walk) {
+            self.push(place.member, walk);
+        }
+        if let Err(error) = self.enter(place) {
+            return (Format::Tar, Some(error));
+        }
+        let (members, error) = tar::read(data, self.limits.max_members);
+        for member in members {
+            let path = match place.member {
+                Some(outer) => format!("{outer}!/{}", member.name),
+                None => member.name.clone(),
+            };
+            if let Err(error) = self.take_budget(member.data.len() as u64) {
+                self.push_error(&path, error);
+                break;
+            }
+            // torch's legacy tar members: `pickle` (the object), `storages` and `tensors`
+            // (pickles between raw data), `sys_info`.
+            let base = member.name.rsplit('/').next().unwrap_or_default();
+            let inner = Place {
+                member: Some(&path),
+                depth: place.depth + 1,
+                named_pickle: matches!(base, "pickle" | "sys_info" | "storages" | "tensors")
+                    || base.ends_with(".pkl")
+                    || base.ends_with(".pickle"),
+                joblib: false,
+            };
+            let streams_before = self.streams.len();
+            let (_format, error) = self.scan(member.data, inner);
+            if let Some(error) = error {
+                match self.streams[streams_before..]
+                    .iter_mut()
+                    .find(|s| s.member.as_deref() == Some(path.as_str()))
+                {
+                    Some(stream) => stream.error = Some(error),
+                    None => self.push_error(&path, error),
+                }
+            }
+        }
+        (Format::Tar, error)
     }
 
     fn npy(&mut self, data: &[u8], place: Place<'_>) -> (Format, Option<ScanError>) {

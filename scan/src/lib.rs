@@ -29,6 +29,7 @@ mod opcodes;
 mod reader;
 mod report;
 mod stream;
+mod tar;
 mod text;
 mod value;
 mod zip;

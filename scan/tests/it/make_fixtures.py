@@ -239,7 +239,7 @@ def main():
     obj_payload = pickle.dumps([model, None], protocol=3)
     obj_npy = npy("|O", (2,), obj_payload)
     add("object.npy", obj_npy, "npy", oracle(obj_payload))
-    add("floats.npy", npy("<f8", (3,), struct.pack("<3d", 99.0, 46.0, 1.0)), "npy", [])
+    add("floats.npy", npy("<f8", (3,), struct.pack("<3d", 99.0, 46.0, 1.0)), {"safe": {"kind": "npy"}}, [])
     evil_npy = npy("|O", (1,), pickle.dumps(Payload(), protocol=3))
     npz = zip_of([("a.npy", obj_npy), ("b.npy", npy("<i8", (1,), b"c" * 8)), ("c.npy", evil_npy)], zipfile.ZIP_DEFLATED)
     add("arrays.npz", npz, "npz", sorted(set(oracle(obj_payload)) | {("posix", "system")}), members=["a.npy", "c.npy"])
