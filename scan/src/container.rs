@@ -33,6 +33,8 @@ pub(crate) struct Place<'m> {
     pub named_pickle: bool,
     /// joblib may have written it: step over joblib's inline array data.
     pub joblib: bool,
+    /// The loader reads one pickle and no more (torch's `data.pkl`, `pickle.load`).
+    pub one: bool,
 }
 
 impl<'p> Ctx<'p> {
@@ -129,21 +131,34 @@ impl<'p> Ctx<'p> {
     }
 
     fn walk_all(&self, data: &[u8], place: Place<'_>) -> Walk {
-        walk(data, 0, Count::All, place.joblib, self.policy, self.limits)
+        let count = if place.one { Count::One } else { Count::All };
+        walk(data, 0, count, place.joblib, self.policy, self.limits)
     }
 
-    fn push(&mut self, member: Option<&str>, walk: Walk) {
+    fn push(&mut self, member: Option<&str>, mut walk: Walk) {
         for (offset, kind, detail) in walk.concerns {
             self.concern(member, Some(offset), kind, detail);
         }
         if let Some((offset, detail)) = walk.globals.iter().find_map(code::in_pickle) {
             self.concern(member, Some(offset), ConcernKind::Code, detail);
         }
+        let file_reading = walk.file_reading.take();
         self.streams.push(StreamReport {
             member: member.map(str::to_string),
             globals: walk.globals,
             error: walk.error,
         });
+        if let Some(file_reading) = file_reading {
+            let label = format!(
+                "{}[as CPython's file unpickler reads it]",
+                member.map(|m| format!("{m} ")).unwrap_or_default()
+            );
+            self.streams.push(StreamReport {
+                member: Some(label),
+                globals: file_reading.globals,
+                error: file_reading.error,
+            });
+        }
     }
 
     pub fn concern(
@@ -194,7 +209,8 @@ impl<'p> Ctx<'p> {
     /// `tarfile` accepts it and as a pickle when it does not, and the header's first bytes
     /// (a file name) can be a protocol-0 pickle, so both readings are scanned.
     fn tar(&mut self, data: &[u8], place: Place<'_>) -> (Format, Option<ScanError>) {
-        let walk = self.walk_all(data, place);
+        // pickle.load reads one pickle; the rest of the header is not read.
+        let walk = self.walk_all(data, Place { one: true, ..place });
         if looks_like_a_pickle(&walk) {
             self.push(place.member, walk);
         }
@@ -221,6 +237,7 @@ impl<'p> Ctx<'p> {
                     || base.ends_with(".pkl")
                     || base.ends_with(".pickle"),
                 joblib: false,
+                one: false,
             };
             let streams_before = self.streams.len();
             let (_format, error) = self.scan(member.data, inner);
@@ -371,6 +388,7 @@ impl<'p> Ctx<'p> {
                 depth: place.depth + 1,
                 named_pickle: entry.name.ends_with(".pkl") || entry.name.ends_with(".pickle"),
                 joblib: !torch,
+                one: torch && entry.name.ends_with("data.pkl"),
             };
             self.member(data, entry, inner);
         }
@@ -514,6 +532,7 @@ mod tests {
             depth: 0,
             named_pickle: false,
             joblib: true,
+            one: false,
         };
         let (format, error) = ctx.scan(&zip, place);
         assert_eq!(format, Format::TorchZip);

@@ -115,6 +115,7 @@ impl<'p> Scanner<'p> {
             depth: 0,
             named_pickle: false,
             joblib: true,
+            one: false,
         };
         let (format, error) = ctx.scan(data, place);
         FileReport {

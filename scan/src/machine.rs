@@ -33,6 +33,9 @@ pub(crate) struct Sink<'p> {
     pub globals: Vec<Finding>,
     /// Concerns found in the stream: offset, kind and detail.
     pub concerns: Vec<(u64, ConcernKind, String)>,
+    /// The first read that ran past the end of its FRAME: where it started and where the
+    /// frame ends. `_pickle` reading a file drops the bytes in between (see `straddle`).
+    pub dropped: Option<(usize, usize)>,
     pub ops: u64,
 }
 
@@ -43,6 +46,7 @@ impl<'p> Sink<'p> {
             limits,
             globals: Vec::new(),
             concerns: Vec::new(),
+            dropped: None,
             ops: 0,
         }
     }
@@ -590,6 +594,9 @@ impl<'a> Machine<'a, '_, '_> {
     /// different opcodes from here on. No pickler writes this.
     #[cold]
     fn straddle(&mut self, opcode: &'static str, at: usize) {
+        if self.sink.dropped.is_none() {
+            self.sink.dropped = self.read_past(at).map(|start| (start, self.frame_end));
+        }
         self.sink.concern(
             at,
             ConcernKind::ReadersDisagree,
@@ -602,6 +609,51 @@ impl<'a> Machine<'a, '_, '_> {
         );
         // Reported once per frame.
         self.frame_end = NO_FRAME;
+    }
+
+    /// Where the read that ran past the frame's end started, if `_pickle` drops the frame's
+    /// rest for it: the opcode at `at` is decoded again over the bytes up to the frame's end,
+    /// and the read that comes up short says where it began. `None` for a bytes payload, which
+    /// `_pickle` reads with `_Unpickler_ReadInto`: buffered bytes first, then the file.
+    fn read_past(&self, at: usize) -> Option<usize> {
+        let end = self.frame_end.min(self.data.len());
+        let head = &self.data[..end];
+        let byte = head.get(at).copied().unwrap_or(STOP);
+        let length_field = match byte {
+            SHORT_BINBYTES => Some(1),
+            BINBYTES => Some(4),
+            BINBYTES8 | BYTEARRAY8 => Some(8),
+            _ => None,
+        };
+        if let Some(len) = length_field {
+            return (at + 1 + len > end).then_some(at + 1);
+        }
+        if matches!(byte, GLOBAL | INST) {
+            // The name lines take what is left at the end: the short line starts after the
+            // last newline.
+            return Some(
+                head[at + 1..]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(at + 1, |nl| at + 2 + nl),
+            );
+        }
+        let mut sink = Sink::new(self.sink.policy, self.sink.limits);
+        let mut probe = Machine {
+            data: head,
+            r: Reader::new(head, at + 1),
+            stack: vec![Value::None; 4],
+            marks: Vec::new(),
+            memo: Memo::default(),
+            objects: Objects::default(),
+            sink: &mut sink,
+            joblib: false,
+            frame_end: NO_FRAME,
+        };
+        match probe.step(byte, crate::opcodes::name(byte).unwrap_or("STOP"), at) {
+            Err(ScanError::Truncated { left, .. }) => Some(end - left as usize),
+            _ => Some(at + 1),
+        }
     }
 
     /// A module or class name line. At the end of the data `pickle._Unpickler` (unlike

@@ -27,6 +27,9 @@ pub(crate) struct Walk {
     pub error: Option<ScanError>,
     /// Whether the first pickle ran to its STOP.
     pub first_complete: bool,
+    /// The stream as `_pickle` reads it from a file, where that differs (a read ran past the
+    /// end of a FRAME): the bytes it drops taken out.
+    pub file_reading: Option<Box<Walk>>,
 }
 
 pub(crate) fn walk(
@@ -37,6 +40,29 @@ pub(crate) fn walk(
     policy: &Policy,
     limits: Limits,
 ) -> Walk {
+    let (mut first, dropped) = walk_once(data, start, count, joblib, policy, limits);
+    // `_pickle` reading a file drops the rest of a frame when a read runs past its end, and
+    // reads on from after the frame: that reading is walked too (once; straddles in it are
+    // only reported).
+    first.file_reading = dropped.and_then(|(from, to)| {
+        let mut view = Vec::with_capacity(data.len() - (to - from));
+        view.extend_from_slice(&data[..from]);
+        view.extend_from_slice(data.get(to..)?);
+        Some(Box::new(
+            walk_once(&view, start, count, joblib, policy, limits).0,
+        ))
+    });
+    first
+}
+
+fn walk_once(
+    data: &[u8],
+    start: usize,
+    count: Count,
+    joblib: bool,
+    policy: &Policy,
+    limits: Limits,
+) -> (Walk, Option<(usize, usize)>) {
     let mut sink = Sink::new(policy, limits);
     let mut pos = start;
     let mut done = 0u32;
@@ -62,12 +88,14 @@ pub(crate) fn walk(
             }
         }
     };
-    Walk {
+    let walk = Walk {
         globals: sink.globals,
         concerns: sink.concerns,
         error,
         first_complete: done > 0,
-    }
+        file_reading: None,
+    };
+    (walk, sink.dropped)
 }
 
 #[cfg(test)]
