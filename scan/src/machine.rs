@@ -130,6 +130,15 @@ fn malformed(opcode: &'static str, at: usize, why: impl Into<String>) -> ScanErr
     }
 }
 
+#[cold]
+fn memo_miss(index: i64, opcode: &'static str, at: usize) -> ScanError {
+    malformed(
+        opcode,
+        at,
+        format!("reads memo key `{index}`, which was never stored"),
+    )
+}
+
 fn underflow(opcode: &'static str, at: usize) -> ScanError {
     malformed(
         opcode,
@@ -173,6 +182,7 @@ impl<'a> Machine<'a, '_, '_> {
         }
     }
 
+    #[inline(always)]
     fn step(&mut self, byte: u8, name: &'static str, at: usize) -> Result<Flow, ScanError> {
         let trunc = |short: Short| ScanError::Truncated {
             offset: at as u64,
@@ -804,18 +814,12 @@ impl<'a> Machine<'a, '_, '_> {
         self.stack.truncate(mark);
     }
 
+    #[inline(always)]
     fn get(&mut self, index: i64, opcode: &'static str, at: usize) -> Result<(), ScanError> {
-        let value = u64::try_from(index)
-            .ok()
-            .and_then(|index| self.memo.get(index))
-            .ok_or_else(|| {
-                malformed(
-                    opcode,
-                    at,
-                    format!("reads memo key `{index}`, which was never stored"),
-                )
-            })?;
-        self.push(value, at)
+        match u64::try_from(index).ok().and_then(|key| self.memo.get(key)) {
+            Some(value) => self.push(value, at),
+            None => Err(memo_miss(index, opcode, at)),
+        }
     }
 
     fn put(&mut self, index: u64, opcode: &'static str, at: usize) -> Result<(), ScanError> {

@@ -88,20 +88,20 @@ impl Objects {
             return;
         };
         info.object = any_object(info.object, object);
-        match key {
-            Value::Str("shape") => {
+        match key.text() {
+            Some("shape") => {
                 info.shape = match value {
                     Value::Shape(count) => Slot::Set(count),
                     _ => Slot::Unknown,
                 }
             }
-            Value::Str("dtype") => {
+            Some("dtype") => {
                 info.dtype = match value {
                     Value::Dtype(index) => Slot::Set(index),
                     _ => Slot::Unknown,
                 }
             }
-            Value::Str("numpy_array_alignment_bytes") => {
+            Some("numpy_array_alignment_bytes") => {
                 info.aligned = match value {
                     Value::Int(_) => Slot::Set(true),
                     Value::None => Slot::Set(false),

@@ -34,6 +34,9 @@ impl Known {
 pub(crate) enum Value<'a> {
     /// A `str` whose text is known.
     Str(&'a str),
+    /// A `str` from BINUNICODE's UTF-8 bytes, checked only when its text is needed (most
+    /// strings never are): invalid bytes make it a `str` of unknown text.
+    Utf8(&'a [u8]),
     /// A `str` (or `bytes`, depending on the unpickler's encoding) whose text is not known
     /// statically; says why.
     Text(&'static str),
@@ -91,6 +94,10 @@ impl<'a> Value<'a> {
     pub fn operand(self) -> Operand<'a> {
         match self {
             Value::Str(text) => Operand::Known(text),
+            Value::Utf8(bytes) => match crate::text::checked_utf8(bytes) {
+                Ok(text) => Operand::Known(text),
+                Err(why) => Operand::Unknown(why.to_string()),
+            },
             Value::Text(why) => Operand::Unknown(why.to_string()),
             Value::Built(opcode) => {
                 Operand::Unknown(format!("is an object built at run time by `{opcode}`"))
@@ -108,6 +115,15 @@ impl<'a> Value<'a> {
             | Value::DtypeState(_)
             | Value::Tuple { .. } => Operand::NotStr("a tuple"),
             Value::Dict(_) => Operand::NotStr("a dict"),
+        }
+    }
+
+    /// The text of a `str` whose text is known.
+    pub fn text(self) -> Option<&'a str> {
+        match self {
+            Value::Str(text) => Some(text),
+            Value::Utf8(bytes) => crate::text::checked_utf8(bytes).ok(),
+            _ => None,
         }
     }
 
@@ -147,13 +163,20 @@ pub(crate) fn tuple<'a>(
         return Value::Shape(product);
     }
     match items.first() {
-        Some(Value::Str(text)) => return Value::Args(text),
         Some(Value::Class(known)) => return Value::ArgsOf(*known),
-        _ => {}
+        Some(first) => {
+            if let Some(text) = first.text() {
+                return Value::Args(text);
+            }
+        }
+        None => {}
     }
-    if let (8 | 9, Some(Value::Int(_)), Some(Value::Str(_)), Some(Value::Int(elsize))) =
-        (items.len(), items.first(), items.get(1), items.get(5))
-    {
+    if let (8 | 9, Some(Value::Int(_)), Some(Some(_)), Some(Value::Int(elsize))) = (
+        items.len(),
+        items.first(),
+        items.get(1).map(|v| v.text()),
+        items.get(5),
+    ) {
         let object = match items.get(7) {
             Some(Value::Int(flags)) => Some(flags & 1 != 0),
             _ => None,
