@@ -33,6 +33,8 @@ pub(crate) struct Sink<'p> {
     pub globals: Vec<Finding>,
     /// Concerns found in the stream: offset, kind and detail.
     pub concerns: Vec<(u64, ConcernKind, String)>,
+    /// Hash of (module, name, opcode) to the index of its finding.
+    seen: std::collections::HashMap<u64, usize>,
     /// The first read that ran past the end of its FRAME: where it started and where the
     /// frame ends. `_pickle` reading a file drops the bytes in between (see `straddle`).
     pub dropped: Option<(usize, usize)>,
@@ -46,9 +48,31 @@ impl<'p> Sink<'p> {
             limits,
             globals: Vec::new(),
             concerns: Vec::new(),
+            seen: std::collections::HashMap::new(),
             dropped: None,
             ops: 0,
         }
+    }
+
+    /// Whether the stream named this global with this opcode before: each distinct global is
+    /// listed (and judged) once per stream, at its first offset, so a pickle written without a
+    /// memo (one STACK_GLOBAL per object) costs one lookup per repeat, not one finding.
+    fn seen_before(&mut self, module: &str, name: &str, opcode: &'static str) -> bool {
+        use std::hash::{BuildHasher, Hash, Hasher};
+        let mut hasher = self.seen.hasher().build_hasher();
+        (module, name, opcode).hash(&mut hasher);
+        let key = hasher.finish();
+        if let Some(&index) = self.seen.get(&key) {
+            let earlier = &self.globals[index];
+            if earlier.opcode == opcode
+                && earlier.module.as_deref() == Some(module)
+                && earlier.name.as_deref() == Some(name)
+            {
+                return true;
+            }
+        }
+        self.seen.insert(key, self.globals.len());
+        false
     }
 
     fn record(&mut self, finding: Finding) -> Result<(), ScanError> {
@@ -687,8 +711,10 @@ impl<'a> Machine<'a, '_, '_> {
         opcode: &'static str,
         at: usize,
     ) -> Result<Option<Known>, ScanError> {
-        let finding = Finding::judged(self.sink.policy, module, attr, opcode, at as u64);
-        self.sink.record(finding)?;
+        if !self.sink.seen_before(module, attr, opcode) {
+            let finding = Finding::judged(self.sink.policy, module, attr, opcode, at as u64);
+            self.sink.record(finding)?;
+        }
         let known = Known::of(module, attr);
         self.objects.saw_global(known);
         Ok(known)

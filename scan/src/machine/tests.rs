@@ -385,7 +385,8 @@ fn object_building_opcodes() {
     let data = b"\x80\x04ccollections\nOrderedDict\n)\x81}bccollections\nOrderedDict\n)}\x92(ccollections\nOrderedDict\noN.";
     let w = scan(data);
     assert!(w.error.is_none(), "{:?}", w.error);
-    assert_eq!(w.globals.len(), 3);
+    // The same global three times is listed once, at its first offset.
+    assert_eq!(w.globals.len(), 1);
     assert!(w
         .globals
         .iter()
@@ -458,6 +459,17 @@ fn memo_errors_match_cpython() {
 
 #[test]
 fn limits_are_errors_not_crashes() {
+    // A global repeated without a memo is listed once: no limit is reached.
+    let repeated = b"cos\nsystem\n0".repeat(10);
+    let w = scan_with(
+        &repeated,
+        Limits {
+            max_globals: 3,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(w.globals.len(), 1);
+
     let limits = Limits {
         max_memo: 4,
         ..Limits::default()
@@ -505,7 +517,9 @@ fn limits_are_errors_not_crashes() {
         })
     ));
 
-    let many = b"cos\nsystem\n0".repeat(10);
+    let many: Vec<u8> = (0..10)
+        .flat_map(|i| format!("cos\nsystem{i}\n0").into_bytes())
+        .collect();
     let w = scan_with(
         &many,
         Limits {
