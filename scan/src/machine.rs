@@ -58,10 +58,8 @@ impl<'p> Sink<'p> {
     /// listed (and judged) once per stream, at its first offset, so a pickle written without a
     /// memo (one STACK_GLOBAL per object) costs one lookup per repeat, not one finding.
     fn seen_before(&mut self, module: &str, name: &str, opcode: &'static str) -> bool {
-        use std::hash::{BuildHasher, Hash, Hasher};
-        let mut hasher = self.seen.hasher().build_hasher();
-        (module, name, opcode).hash(&mut hasher);
-        let key = hasher.finish();
+        use std::hash::BuildHasher;
+        let key = self.seen.hasher().hash_one((module, name, opcode));
         if let Some(&index) = self.seen.get(&key) {
             let earlier = &self.globals[index];
             if earlier.opcode == opcode
