@@ -494,13 +494,14 @@ fn is_tensor_data(name: &str, roots: &HashSet<&str>) -> bool {
 }
 
 /// Text that starts with a protocol-0 opcode parses as a pickle for a few bytes at most. It is
-/// taken for one if its first pickle ends properly, or if it names a global that could import.
+/// taken for one if its first pickle ends properly, or if it names a global whose module could
+/// import: the import alone runs the module's code, whatever the name (the pure-Python
+/// unpickler resolves `module` with an empty name at the end of the data).
 fn looks_like_a_pickle(walk: &Walk) -> bool {
     walk.first_complete
         || walk.globals.iter().any(|finding| {
             matches!(finding.decision, Verdict::Unresolved { .. })
-                || (finding.module.as_deref().is_some_and(is_dotted_identifier)
-                    && finding.name.as_deref().is_some_and(is_dotted_identifier))
+                || finding.module.as_deref().is_some_and(is_dotted_identifier)
         })
 }
 
