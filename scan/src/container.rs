@@ -520,6 +520,32 @@ mod tests {
         assert!(!is_tensor_data("archive/mydata/0", &roots));
     }
 
+    /// SP-13: `numpy.ndarray` is allowed as a reference only; REDUCE on it is refused by its
+    /// rule, so the scan names it although the global itself is allowed. Fails if the scanner
+    /// stops at the allowlist.
+    #[test]
+    fn rules_refuse_an_allowed_global_applied_directly() {
+        let policy = Policy::new();
+        let mut ctx = Ctx::new(&policy, Limits::default());
+        let place = Place {
+            member: None,
+            depth: 0,
+            named_pickle: false,
+            joblib: true,
+            one: false,
+        };
+        ctx.scan(b"\x80\x02cnumpy\nndarray\nK\x10\x85R.", place);
+        assert_eq!(ctx.concerns.len(), 1, "{:?}", ctx.concerns);
+        assert_eq!(ctx.concerns[0].kind, ConcernKind::Rule);
+        // Referenced only (as `_reconstruct`'s argument), it is fine.
+        let mut ctx = Ctx::new(&policy, Limits::default());
+        ctx.scan(
+            b"\x80\x02cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85C\x01b\x87R.",
+            place,
+        );
+        assert!(ctx.concerns.is_empty(), "{:?}", ctx.concerns);
+    }
+
     #[test]
     fn many_torch_roots_cost_linear_time() {
         let names: Vec<String> = (0..20_000).map(|i| format!("r{i}/data.pkl")).collect();

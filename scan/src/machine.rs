@@ -15,7 +15,8 @@
 //! combined length is capped by [`Limits::max_stack`](crate::Limits). The one nested call, for a
 //! joblib object array's inline pickle, runs without joblib reading, so it never nests again.
 
-use pickleguard_policy::Policy;
+use pickleguard_policy::reconstruct::{self, Apply, Plan};
+use pickleguard_policy::{Global, Policy};
 
 use crate::memo::Memo;
 use crate::objects::{ArrayData, Objects};
@@ -35,6 +36,9 @@ pub(crate) struct Sink<'p> {
     pub concerns: Vec<(u64, ConcernKind, String)>,
     /// Hash of (module, name, opcode) to the index of its finding.
     seen: std::collections::HashMap<u64, usize>,
+    /// Globals (by finding index, or past the end for the known ones) and the ways they were
+    /// applied, each judged once.
+    planned: std::collections::HashSet<(usize, Apply)>,
     /// The first read that ran past the end of its FRAME: where it started and where the
     /// frame ends. `_pickle` reading a file drops the bytes in between (see `straddle`).
     pub dropped: Option<(usize, usize)>,
@@ -49,6 +53,7 @@ impl<'p> Sink<'p> {
             globals: Vec::new(),
             concerns: Vec::new(),
             seen: std::collections::HashMap::new(),
+            planned: std::collections::HashSet::new(),
             dropped: None,
             ops: 0,
         }
@@ -57,7 +62,7 @@ impl<'p> Sink<'p> {
     /// Whether the stream named this global with this opcode before: each distinct global is
     /// listed (and judged) once per stream, at its first offset, so a pickle written without a
     /// memo (one STACK_GLOBAL per object) costs one lookup per repeat, not one finding.
-    fn seen_before(&mut self, module: &str, name: &str, opcode: &'static str) -> bool {
+    fn seen_before(&mut self, module: &str, name: &str, opcode: &'static str) -> Option<usize> {
         use std::hash::BuildHasher;
         let key = self.seen.hasher().hash_one((module, name, opcode));
         if let Some(&index) = self.seen.get(&key) {
@@ -66,11 +71,40 @@ impl<'p> Sink<'p> {
                 && earlier.module.as_deref() == Some(module)
                 && earlier.name.as_deref() == Some(name)
             {
-                return true;
+                return Some(index);
             }
         }
         self.seen.insert(key, self.globals.len());
-        false
+        None
+    }
+
+    /// Applies the reconstruction rules' name-level plan to `global` applied by `apply`: a
+    /// global that this opcode may never apply is a concern. Decided once per global and
+    /// opcode. (Checks on argument values, `Plan::CheckValues`, need the values themselves,
+    /// which the scanner does not build; the runtime makes them.)
+    fn plan(
+        &mut self,
+        key: usize,
+        global: impl FnOnce(&Self) -> Option<Global>,
+        apply: Apply,
+        at: usize,
+    ) {
+        if !self.planned.insert((key, apply)) {
+            return;
+        }
+        let Some(global) = global(self) else {
+            return;
+        };
+        if let Plan::Refuse(violation) = reconstruct::plan(&global, apply) {
+            self.concern(
+                at,
+                ConcernKind::Rule,
+                format!(
+                    "`{global}` applied by `{apply:?}`: refused by `{}`: {}",
+                    violation.check, violation.detail
+                ),
+            );
+        }
     }
 
     fn record(&mut self, finding: Finding) -> Result<(), ScanError> {
@@ -450,8 +484,8 @@ impl<'a> Machine<'a, '_, '_> {
                         ))
                     }
                 };
-                let known = self.global(module, attr, name, at)?;
-                self.push(known.map_or(Value::Built(name), Value::Class), at)?;
+                let global = self.global(module, attr, name, at)?;
+                self.push(global, at)?;
             }
             INST => {
                 let module = self.name_line();
@@ -465,18 +499,18 @@ impl<'a> Machine<'a, '_, '_> {
                     _ => return Err(malformed(name, at, "names a global that is not ascii")),
                 };
                 // `pickle._Unpickler` resolves the class before it looks for the mark.
-                let known = self.global(module, attr, name, at)?;
+                let class = self.global(module, attr, name, at)?;
                 let mark = self.pop_mark(name, at)?;
                 self.slice_from(mark, name, at)?;
                 self.stack.truncate(mark);
-                let class = known.map_or(Value::Built(name), Value::Class);
+                self.apply(class, Apply::Instantiate, at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
             STACK_GLOBAL => {
                 let attr = self.pop(name, at)?;
                 let module = self.pop(name, at)?;
-                let known = match (module.operand(), attr.operand()) {
+                let global = match (module.operand(), attr.operand()) {
                     (Operand::NotStr(what), _) => {
                         return Err(malformed(
                             name,
@@ -500,10 +534,10 @@ impl<'a> Machine<'a, '_, '_> {
                         }
                         self.sink
                             .record(Finding::unresolved(name, at as u64, why.join("; ")))?;
-                        None
+                        Value::Built(name)
                     }
                 };
-                self.push(known.map_or(Value::Built(name), Value::Class), at)?;
+                self.push(global, at)?;
             }
             EXT1 | EXT2 | EXT4 => {
                 let code: i64 = match byte {
@@ -527,12 +561,14 @@ impl<'a> Machine<'a, '_, '_> {
             REDUCE => {
                 let args = self.pop(name, at)?;
                 let callable = self.pop(name, at)?;
+                self.apply(callable, Apply::Reduce, at);
                 let result = self.objects.reduce(callable, args);
                 self.push(result, at)?;
             }
             NEWOBJ => {
                 self.pop(name, at)?;
                 let class = self.pop(name, at)?;
+                self.apply(class, Apply::NewObj, at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
@@ -540,6 +576,7 @@ impl<'a> Machine<'a, '_, '_> {
                 self.pop(name, at)?;
                 self.pop(name, at)?;
                 let class = self.pop(name, at)?;
+                self.apply(class, Apply::NewObjEx, at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
@@ -550,6 +587,7 @@ impl<'a> Machine<'a, '_, '_> {
                 }
                 let class = self.stack[mark];
                 self.stack.truncate(mark);
+                self.apply(class, Apply::Instantiate, at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
@@ -570,6 +608,10 @@ impl<'a> Machine<'a, '_, '_> {
                              after the frame, not from the bytes that follow"
                                 .into(),
                         );
+                    } else {
+                        // joblib committed the frame before the array: its data follows the
+                        // frame, where every reader reads it.
+                        self.frame_end = NO_FRAME;
                     }
                     self.read_array(state)?;
                     self.push(Value::Data, at)?;
@@ -708,14 +750,53 @@ impl<'a> Machine<'a, '_, '_> {
         attr: &str,
         opcode: &'static str,
         at: usize,
-    ) -> Result<Option<Known>, ScanError> {
-        if !self.sink.seen_before(module, attr, opcode) {
-            let finding = Finding::judged(self.sink.policy, module, attr, opcode, at as u64);
-            self.sink.record(finding)?;
-        }
+    ) -> Result<Value<'a>, ScanError> {
+        let index = match self.sink.seen_before(module, attr, opcode) {
+            Some(index) => index,
+            None => {
+                let finding = Finding::judged(self.sink.policy, module, attr, opcode, at as u64);
+                self.sink.record(finding)?;
+                self.sink.globals.len() - 1
+            }
+        };
         let known = Known::of(module, attr);
         self.objects.saw_global(known);
-        Ok(known)
+        Ok(match known {
+            Some(known) => Value::Class(known),
+            None => u32::try_from(index).map_or(Value::Built(opcode), Value::Global),
+        })
+    }
+
+    /// The rules' plan for applying `callee` with `apply`, if it is a global the stream named.
+    #[inline(always)]
+    fn apply(&mut self, callee: Value<'a>, apply: Apply, at: usize) {
+        match callee {
+            Value::Global(index) => {
+                let index = index as usize;
+                self.sink.plan(
+                    index,
+                    |sink| {
+                        let finding = sink.globals.get(index)?;
+                        Some(Global::new(
+                            finding.module.as_deref()?,
+                            finding.name.as_deref()?,
+                        ))
+                    },
+                    apply,
+                    at,
+                );
+            }
+            Value::Class(known) => {
+                let (module, name) = known.names();
+                self.sink.plan(
+                    usize::MAX - known as usize,
+                    |_| Some(Global::new(module, name)),
+                    apply,
+                    at,
+                );
+            }
+            _ => {}
+        }
     }
 
     fn read_array(&mut self, state: Value<'a>) -> Result<(), ScanError> {

@@ -17,6 +17,15 @@ pub(crate) enum Known {
 }
 
 impl Known {
+    /// The names the rules know it by.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Known::ArrayWrapper => ("joblib.numpy_pickle", "NumpyArrayWrapper"),
+            Known::Dtype => ("numpy", "dtype"),
+            Known::Reconstructor => ("copyreg", "_reconstructor"),
+        }
+    }
+
     pub fn of(module: &str, name: &str) -> Option<Known> {
         match (module, name) {
             ("joblib.numpy_pickle", "NumpyArrayWrapper")
@@ -50,6 +59,8 @@ pub(crate) enum Value<'a> {
     Built(&'static str),
     /// A global the scanner recognises.
     Class(Known),
+    /// Any other global the stream named: the index of its finding in the stream.
+    Global(u32),
     /// A tuple of non-negative ints (an array shape): the product, saturating at u64::MAX.
     Shape(u64),
     /// A tuple whose first item is a known string (`numpy.dtype`'s arguments).
@@ -102,7 +113,7 @@ impl<'a> Value<'a> {
             Value::Built(opcode) => {
                 Operand::Unknown(format!("is an object built at run time by `{opcode}`"))
             }
-            Value::Class(_) | Value::Dtype(_) => {
+            Value::Class(_) | Value::Global(_) | Value::Dtype(_) => {
                 Operand::Unknown("is an object built at run time by a global lookup".into())
             }
             Value::Wrapper => Operand::Unknown("is an object built at run time by `NEWOBJ`".into()),

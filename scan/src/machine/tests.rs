@@ -673,3 +673,56 @@ fn forged_dtype_flags_make_joblib_unpickle() {
     assert!(w.error.is_none(), "{:?}", w.error);
     assert_eq!(w.globals.len(), 3);
 }
+
+/// joblib commits its frame before writing an array's bytes, so BUILD ends the frame and the
+/// data follows it: every reader agrees, nothing to report. Fails if the scanner takes joblib's
+/// array read for an opcode reading past its frame.
+#[test]
+fn joblib_arrays_after_a_frame_are_not_straddles() {
+    let tail = b"cos\nsystem\n\x86.";
+    let data = joblib_pickle("i4", b"K\x05\x85", false, &[b'c'; 20]);
+    let build_end = data.len() - 20 - tail.len();
+    let mut framed = data[..2].to_vec();
+    framed.push(0x95);
+    framed.extend_from_slice(&((build_end - 2) as u64).to_le_bytes());
+    framed.extend_from_slice(&data[2..]);
+    let w = scan(&framed);
+    assert!(w.error.is_none(), "{:?}", w.error);
+    assert!(w.concerns.is_empty(), "{:?}", w.concerns);
+    assert!(w.file_reading.is_none());
+    assert_eq!(w.globals.len(), 3);
+
+    // The same array starting inside the frame: joblib would read it from after the frame.
+    let mut inside = data[..2].to_vec();
+    inside.push(0x95);
+    inside.extend_from_slice(&((build_end - 2 + 4) as u64).to_le_bytes());
+    inside.extend_from_slice(&data[2..]);
+    let w = scan(&inside);
+    assert!(!w.concerns.is_empty());
+}
+
+/// SP-5 in miniature: a SHORT_BINUNICODE whose payload runs past its FRAME. pickle.loads reads
+/// it whole; `_pickle` on a file drops the frame's rest and reads 12 bytes from after the frame,
+/// then runs what follows them. Both readings are walked. Fails if the straddle goes unseen or
+/// the file reading is not scanned.
+#[test]
+fn frame_straddles_are_read_both_ways() {
+    let mut frame = b"N0".repeat(4);
+    frame.extend_from_slice(b"\x8c\x0cAAAAAAAAAAA");
+    let mut data = b"\x80\x04\x95".to_vec();
+    data.extend_from_slice(&(frame.len() as u64).to_le_bytes());
+    data.extend_from_slice(&frame);
+    // After the frame: one byte finishes the bytes reading's string, then a UNICODE line hides
+    // a STACK_GLOBAL from it; the file reading takes 12 bytes here and runs the rest.
+    let call = b"\x8c\x05posix\x8c\x06system\x93N\x85R0V";
+    data.extend_from_slice(b"AVyyyyyyyyyy");
+    data.extend_from_slice(call);
+    data.extend_from_slice(b"\nN.");
+    let w = scan(&data);
+    assert!(w.error.is_none(), "{:?}", w.error);
+    assert!(w.globals.is_empty());
+    assert_eq!(w.concerns.len(), 1);
+    let file = w.file_reading.expect("the file reading is walked");
+    assert_eq!(file.globals.len(), 1);
+    assert_eq!(file.globals[0].name.as_deref(), Some("system"));
+}

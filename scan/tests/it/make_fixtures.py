@@ -368,6 +368,11 @@ def adversarial(model):
     add("sp11-model.gguf", b"GGUF\x03\x00\x00\x00" + b"\x00" * 16, {"safe": {"kind": "gguf"}}, [])
     add("sp11-model.onnx", b"\x08\x07\x12\x07pytorch\x1a\x032.1", {"safe": {"kind": "onnx"}}, [])
 
+    # SP-13: an allowed global applied in a way its reconstruction rules refuse: numpy.ndarray
+    # called directly hands out uninitialised memory (the rules allow it only as a reference).
+    direct = b"\x80\x02cnumpy\nndarray\nK\x10\x85R."
+    add("sp13-ndarray-applied.pkl", direct, "pickle", [("numpy", "ndarray")], concerns=["rule"])
+
     # SP-12: the stream breaks right after a refused global: still a finding.
     cut = evil[: evil.index(b"system") + 8] + b"\xff"
     add("sp12-broken-after-global.pkl", cut, "pickle", [system], error=True)
