@@ -497,11 +497,17 @@ fn is_tensor_data(name: &str, roots: &HashSet<&str>) -> bool {
 /// taken for one if its first pickle ends properly, or if it names a global whose module could
 /// import: the import alone runs the module's code, whatever the name (the pure-Python
 /// unpickler resolves `module` with an empty name at the end of the data).
+/// A module spelled with a stray control byte still reaches `find_class` (and the import
+/// system), so any name without spaces or commas counts, not only identifiers: prose does not
+/// pass, a damaged pickle does.
 fn looks_like_a_pickle(walk: &Walk) -> bool {
+    let plausible = |text: &str| !text.bytes().any(|b| b.is_ascii_whitespace() || b == b',');
     walk.first_complete
         || walk.globals.iter().any(|finding| {
             matches!(finding.decision, Verdict::Unresolved { .. })
                 || finding.module.as_deref().is_some_and(is_dotted_identifier)
+                || (finding.module.as_deref().is_some_and(|m| !m.is_empty() && plausible(m))
+                    && finding.name.as_deref().is_some_and(plausible))
         })
 }
 
