@@ -506,7 +506,10 @@ fn looks_like_a_pickle(walk: &Walk) -> bool {
         || walk.globals.iter().any(|finding| {
             matches!(finding.decision, Verdict::Unresolved { .. })
                 || finding.module.as_deref().is_some_and(is_dotted_identifier)
-                || (finding.module.as_deref().is_some_and(|m| !m.is_empty() && plausible(m))
+                || (finding
+                    .module
+                    .as_deref()
+                    .is_some_and(|m| !m.is_empty() && plausible(m))
                     && finding.name.as_deref().is_some_and(plausible))
         })
 }
