@@ -45,6 +45,9 @@ pub(crate) fn walk(
     // reads on from after the frame: that reading is walked too (once; straddles in it are
     // only reported).
     first.file_reading = dropped.and_then(|(from, to)| {
+        // A frame may claim to end past the data.
+        let to = to.min(data.len());
+        let from = from.min(to);
         let mut view = Vec::with_capacity(data.len() - (to - from));
         view.extend_from_slice(&data[..from]);
         view.extend_from_slice(data.get(to..)?);
@@ -101,6 +104,23 @@ fn walk_once(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the smoke fuzzer: a FRAME that claims to end past the data, then a nested FRAME
+    /// straddling it, made the dropped range end past the data.
+    #[test]
+    fn a_frame_past_the_data_is_no_panic() {
+        let mut data = b"\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00".to_vec();
+        data.extend_from_slice(b"\x95\xff\xff\x00\x00\x00\x00\x00\x00N.");
+        let w = walk(
+            &data,
+            0,
+            Count::All,
+            false,
+            &Policy::new(),
+            Limits::default(),
+        );
+        assert!(!w.concerns.is_empty());
+    }
 
     #[test]
     fn concatenated_pickles_are_all_scanned() {
