@@ -420,8 +420,8 @@ impl<'p> Ctx<'p> {
 
     fn member(&mut self, archive: &[u8], entry: &zip::Entry, place: Place<'_>) {
         let path = place.member.unwrap_or_default();
-        let raw = match zip::raw_member(archive, entry) {
-            Ok(raw) => raw,
+        let (raw, cut) = match zip::raw_member_lenient(archive, entry) {
+            Ok(found) => found,
             Err(error) => return self.push_error(path, error),
         };
         let streams_before = self.streams.len();
@@ -462,7 +462,7 @@ impl<'p> Ctx<'p> {
                 return self.push_error(path, error);
             }
         };
-        if let Some(error) = error {
+        if let Some(error) = cut.or(error) {
             // The member's own stream, if it has one, takes the container's error: a cap or a
             // broken compressed stream is the root cause of whatever the walker then hit.
             match self.streams[streams_before..]

@@ -210,6 +210,32 @@ pub(crate) fn raw_member<'a>(data: &'a [u8], entry: &Entry) -> Result<&'a [u8], 
     })
 }
 
+/// Like [`raw_member`], but a member whose data runs past the end of the file gives what is
+/// there, with the error: Python's zipfile reads a member as a stream and its reader (numpy's
+/// `pickle.load`) stops at the pickle's STOP, long before the missing bytes are missed.
+pub(crate) fn raw_member_lenient<'a>(
+    data: &'a [u8],
+    entry: &Entry,
+) -> Result<(&'a [u8], Option<ScanError>), ScanError> {
+    match raw_member(data, entry) {
+        Ok(raw) => Ok((raw, None)),
+        Err(error) => {
+            let full = Entry {
+                compressed_size: 0,
+                ..entry.clone()
+            };
+            // The header itself is sound when a zero-length body fits: keep what follows it.
+            let start = raw_member(data, &full).map_err(|_| clone(&error))?;
+            let offset = start.as_ptr() as usize - data.as_ptr() as usize;
+            Ok((&data[offset..], Some(error)))
+        }
+    }
+}
+
+fn clone(error: &ScanError) -> ScanError {
+    bad(error.to_string())
+}
+
 /// The last end record, searched backwards through the longest possible comment.
 fn find_end_record(data: &[u8]) -> Option<usize> {
     let lowest = data.len().saturating_sub(END_RECORD_LEN + MAX_COMMENT);
