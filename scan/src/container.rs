@@ -553,6 +553,17 @@ mod tests {
             place,
         );
         assert!(ctx.concerns.is_empty(), "{:?}", ctx.concerns);
+
+        // A BUILD is judged against the global that made its target: `bytearray` may be called,
+        // not given a state.
+        let mut ctx = Ctx::new(&policy, Limits::default());
+        ctx.scan(b"\x80\x02cbuiltins\nbytearray\n)R}b.", place);
+        assert_eq!(ctx.concerns.len(), 1, "{:?}", ctx.concerns);
+        assert!(
+            ctx.concerns[0].detail.contains("Build"),
+            "{:?}",
+            ctx.concerns
+        );
     }
 
     #[test]

@@ -594,6 +594,14 @@ impl<'a> Machine<'a, '_, '_> {
             BUILD => {
                 let state = self.pop(name, at)?;
                 let target = self.top(name, at)?;
+                match target {
+                    Value::Made(index) => self.apply(Value::Global(index), Apply::Build, at),
+                    Value::Dtype(_) => self.apply(Value::Class(Known::Dtype), Apply::Build, at),
+                    Value::Wrapper => {
+                        self.apply(Value::Class(Known::ArrayWrapper), Apply::Build, at)
+                    }
+                    _ => {}
+                }
                 self.objects.build(target, state);
                 if self.joblib && matches!(target, Value::Wrapper) {
                     // joblib's load_build swaps the wrapper for the array it reads next.

@@ -123,6 +123,7 @@ impl Objects {
             }
             (Value::Class(Known::Reconstructor), Value::ArgsOf(Known::ArrayWrapper))
             | (Value::Class(Known::ArrayWrapper), _) => Value::Wrapper,
+            (Value::Global(index), _) => Value::Made(index),
             _ => Value::Built("REDUCE"),
         }
     }
@@ -131,6 +132,7 @@ impl Objects {
     pub fn instance<'a>(&self, class: Value<'a>, opcode: &'static str) -> Value<'a> {
         match class {
             Value::Class(Known::ArrayWrapper) => Value::Wrapper,
+            Value::Global(index) => Value::Made(index),
             _ => Value::Built(opcode),
         }
     }

@@ -61,6 +61,9 @@ pub(crate) enum Value<'a> {
     Class(Known),
     /// Any other global the stream named: the index of its finding in the stream.
     Global(u32),
+    /// An object made by applying such a global (REDUCE, NEWOBJ, ...): what a BUILD on it is
+    /// judged against.
+    Made(u32),
     /// A tuple of non-negative ints (an array shape): the product, saturating at u64::MAX.
     Shape(u64),
     /// A tuple whose first item is a known string (`numpy.dtype`'s arguments).
@@ -113,6 +116,10 @@ impl<'a> Value<'a> {
             Value::Built(opcode) => {
                 Operand::Unknown(format!("is an object built at run time by `{opcode}`"))
             }
+            Value::Made(_) => Operand::Unknown(
+                "is an object built at run time by applying a global (`REDUCE`, `NEWOBJ`, ...)"
+                    .into(),
+            ),
             Value::Class(_) | Value::Global(_) | Value::Dtype(_) => {
                 Operand::Unknown("is an object built at run time by a global lookup".into())
             }
