@@ -676,8 +676,15 @@ impl<'a> Machine<'a, '_, '_> {
     /// different opcodes from here on. No pickler writes this.
     #[cold]
     fn straddle(&mut self, opcode: &'static str, at: usize) {
+        let Some(start) = self.read_past(at) else {
+            // A bytes payload: `_pickle` takes the buffered part and reads the rest from the
+            // file, as pickle.loads does; the pure-Python unpickler stops. No reader runs
+            // anything the others do not.
+            self.frame_end = NO_FRAME;
+            return;
+        };
         if self.sink.dropped.is_none() {
-            self.sink.dropped = self.read_past(at).map(|start| (start, self.frame_end));
+            self.sink.dropped = Some((start, self.frame_end));
         }
         self.sink.concern(
             at,
@@ -709,6 +716,11 @@ impl<'a> Machine<'a, '_, '_> {
         };
         if let Some(len) = length_field {
             return (at + 1 + len > end).then_some(at + 1);
+        }
+        if byte == FRAME {
+            // `load_frame` reads the length, then buffers the new frame with one read: that
+            // read drops the rest of the outer frame.
+            return Some(if at + 9 <= end { at + 9 } else { at + 1 });
         }
         if matches!(byte, GLOBAL | INST) {
             // The name lines take what is left at the end: the short line starts after the

@@ -330,9 +330,9 @@ def main():
                 stats["files"] += 1
                 stats["loader_runs"] += sum(1 for r in loaded.values() if isinstance(r, dict))
                 missed = resolved - report["globals"]
-                loaded_ok = [r for r in loaded.values() if isinstance(r, dict) and r["outcome"] == "ok"]
-                if loaded_ok and not missed and report["findings"]:
-                    # A loader loaded it with benign globals only; the scanner still objects
+                outcomes = [r["outcome"] for r in loaded.values() if isinstance(r, dict)]
+                if "ok" in outcomes and "refused" not in outcomes and not missed and report["findings"]:
+                    # A loader loaded it and none refused a global; the scanner still objects
                     # (a concern such as readers disagreeing, or a rule). Counted, not saved.
                     stats["scanner_stricter"] += 1
                 if not missed:
