@@ -726,3 +726,32 @@ fn frame_straddles_are_read_both_ways() {
     assert_eq!(file.globals.len(), 1);
     assert_eq!(file.globals[0].name.as_deref(), Some("system"));
 }
+
+/// A FRAME inside a frame, longer than what is left of the outer one: `load_frame` reads the
+/// new frame with one read, which drops the rest of the outer frame (CPython 3.11 on a file
+/// resolves the STACK_GLOBAL after the outer frame; pickle.loads stops before it). Fails if the
+/// file reading starts the drop anywhere but after the inner FRAME's length.
+#[test]
+fn a_frame_inside_a_frame_drops_the_outer_rest() {
+    let mut outer = b"N0".repeat(8);
+    outer.push(0x95);
+    outer.extend_from_slice(&40u64.to_le_bytes());
+    outer.extend_from_slice(b"\x8c\x02hiN.");
+    let mut data = b"\x80\x04\x95".to_vec();
+    data.extend_from_slice(&(outer.len() as u64).to_le_bytes());
+    data.extend_from_slice(&outer);
+    data.extend_from_slice(b"\x8c\x05posix\x8c\x06system\x93N.");
+    data.extend_from_slice(&[b'x'; 40]);
+    let w = walk(
+        &data,
+        0,
+        Count::One,
+        false,
+        &Policy::new(),
+        Limits::default(),
+    );
+    assert!(w.globals.is_empty(), "pickle.loads stops at the inner STOP");
+    let file = w.file_reading.expect("the file reading is walked");
+    assert_eq!(file.globals.len(), 1);
+    assert_eq!(file.globals[0].name.as_deref(), Some("system"));
+}
