@@ -325,7 +325,10 @@ def main():
                 resolved = set()
                 for result in loaded.values():
                     if isinstance(result, dict):
-                        resolved.update(tuple(g) for g in result["globals"])
+                        # An empty module name never imports: `__import__('')` raises before
+                        # the import system runs (the pure-Python unpickler asks for it on a
+                        # lone `c` at the end of the data).
+                        resolved.update(tuple(g) for g in result["globals"] if g[0])
                 report = reports.get(name, {"globals": set(), "findings": False, "error": False})
                 stats["files"] += 1
                 stats["loader_runs"] += sum(1 for r in loaded.values() if isinstance(r, dict))
