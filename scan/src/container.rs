@@ -82,12 +82,14 @@ impl<'p> Ctx<'p> {
             }
             Kind::Pickle => {
                 let walk = self.walk_all(data, place);
+                self.plain_reading(data, place, &walk);
                 self.push(place.member, walk);
                 (Format::Pickle, None)
             }
             Kind::MaybePickle => {
                 let walk = self.walk_all(data, place);
                 if place.named_pickle || looks_like_a_pickle(&walk) {
+                    self.plain_reading(data, place, &walk);
                     self.push(place.member, walk);
                     (Format::Pickle, None)
                 } else {
@@ -127,6 +129,36 @@ impl<'p> Ctx<'p> {
                 (Format::Pickle, None)
             }
             Kind::Unknown => (Format::Unknown, None),
+        }
+    }
+
+    /// A joblib-style walk that broke may have broken on joblib's reading only: `pickle.load`
+    /// reads the same file without stepping over array bytes and can reach globals joblib's
+    /// reading never gets to. That reading is listed when it names globals the other does not
+    /// (a file that reads cleanly as joblib is not read twice: its raw array bytes would only
+    /// make noise as opcodes).
+    fn plain_reading(&mut self, data: &[u8], place: Place<'_>, walk: &Walk) {
+        if !place.joblib || walk.error.is_none() {
+            return;
+        }
+        let count = if place.one { Count::One } else { Count::All };
+        let plain = walk_plain(data, count, self.policy, self.limits);
+        let new = plain.globals.iter().any(|g| {
+            !walk
+                .globals
+                .iter()
+                .any(|h| h.module == g.module && h.name == g.name)
+        });
+        if new {
+            let label = format!(
+                "{}[as pickle.load reads it]",
+                place.member.map(|m| format!("{m} ")).unwrap_or_default()
+            );
+            self.streams.push(StreamReport {
+                member: Some(label),
+                globals: plain.globals,
+                error: plain.error,
+            });
         }
     }
 
@@ -474,6 +506,10 @@ impl<'p> Ctx<'p> {
             }
         }
     }
+}
+
+fn walk_plain(data: &[u8], count: Count, policy: &Policy, limits: Limits) -> Walk {
+    walk(data, 0, count, false, policy, limits)
 }
 
 /// A copy of an archive-level error for a second reading (errors hold no `Clone` sources here).
