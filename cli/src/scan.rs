@@ -89,10 +89,12 @@ pub fn scan(
     let counted: Vec<&FileReport> = reports.iter().filter(|r| scanned(r)).collect();
     let errors = counted.iter().filter(|r| r.is_error()).count();
     let with_findings = counted.iter().filter(|r| r.has_findings()).count();
-    let code = if errors > 0 {
-        exit::ERROR
-    } else if with_findings > 0 {
+    // A finding wins over an error: a stream that breaks after a refused global still ran
+    // that global in a real load (loaders execute what comes before the break).
+    let code = if with_findings > 0 {
         exit::FINDINGS
+    } else if errors > 0 {
+        exit::ERROR
     } else if counted.is_empty() {
         exit::NOTHING_SCANNED
     } else {
@@ -149,9 +151,11 @@ fn print_report(report: &FileReport, verbose: bool) {
         .filter(|g| g.is_finding())
         .count();
     let globals: usize = report.streams.iter().map(|s| s.globals.len()).sum();
+    let findings = findings + report.concerns.len();
     let status = match (report.is_error(), findings) {
-        (true, _) => "ERROR".to_string(),
+        (true, 0) => "ERROR".to_string(),
         (false, 0) => "clean".to_string(),
+        (true, n) => format!("{n} finding(s), ERROR"),
         (false, n) => format!("{n} finding(s)"),
     };
     println!(
@@ -170,6 +174,18 @@ fn print_report(report: &FileReport, verbose: bool) {
         if let Some(error) = &stream.error {
             println!("  {member}error: {error} (globals before it are listed)");
         }
+    }
+    for concern in &report.concerns {
+        let member = concern
+            .member
+            .as_deref()
+            .map(|m| format!("{m}: "))
+            .unwrap_or_default();
+        let at = concern
+            .offset
+            .map(|offset| format!(" (at offset {offset})"))
+            .unwrap_or_default();
+        println!("  {member}{}: {}{at}", concern.kind, concern.detail);
     }
     if let Some(error) = &report.error {
         println!("  error: {error}");

@@ -78,8 +78,20 @@ fn scan_exit_codes() {
     let output = scan(&[], &[truncated]);
     assert_eq!(
         output.status.code(),
+        Some(1),
+        "a stream that breaks after a refused global is a finding (real loaders run what \
+         comes before the break)"
+    );
+    let broken = dir.path().join("broken.pkl");
+    std::fs::write(
+        &broken,
+        b"\x80\x04\x8c\x0bcollections\x8c\x0bOrderedDict\x93\x8c",
+    )
+    .unwrap();
+    assert_eq!(
+        scan(&[], &[broken]).status.code(),
         Some(2),
-        "a truncated stream is an error"
+        "a truncated stream with only allowed globals is an error"
     );
     let out = text(&output.stdout);
     assert!(
