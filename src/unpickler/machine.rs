@@ -719,10 +719,7 @@ impl<'a, 'py> Machine<'a, 'py> {
         }
         let target = self.stack[start - 1].clone();
         if let Ok(list) = target.cast_exact::<PyList>() {
-            for item in self.stack.drain(start..) {
-                list.append(item)?;
-            }
-            return Ok(());
+            return raw::extend_list(list, self.stack.drain(start..));
         }
         if let Some(extend) = target.getattr_opt("extend")? {
             let items = PyList::new(self.py, self.stack.drain(start..))?;

@@ -184,3 +184,30 @@ impl<'py> FreshBytes<'py> {
         self.object
     }
 }
+
+/// Appends `items` to the end of `list` in one slice assignment, as `_pickle` does for
+/// APPENDS: the items move into a new list (no reference count changes) that is then spliced
+/// in, instead of one `append` call per item.
+pub fn extend_list<'py>(
+    list: &Bound<'py, pyo3::types::PyList>,
+    items: impl ExactSizeIterator<Item = Bound<'py, PyAny>>,
+) -> PyResult<()> {
+    let py = list.py();
+    let count = items.len();
+    // SAFETY: the GIL is held; PyList_New returns a new reference or null with an exception.
+    let slice = owned(py, unsafe { ffi::PyList_New(count as ffi::Py_ssize_t) })?;
+    for (index, item) in items.enumerate().take(count) {
+        // SAFETY:
+        // - `slice` is a new list of `count` empty slots and `index < count`.
+        // - PyList_SetItem steals the owned reference `into_ptr` hands over.
+        unsafe { ffi::PyList_SetItem(slice.as_ptr(), index as ffi::Py_ssize_t, item.into_ptr()) };
+    }
+    let end = list.len() as ffi::Py_ssize_t;
+    // SAFETY: the GIL is held; both are live lists; every slot of `slice` was filled above
+    // (an ExactSizeIterator yields exactly `count` items).
+    let status = unsafe { ffi::PyList_SetSlice(list.as_ptr(), end, end, slice.as_ptr()) };
+    if status < 0 {
+        return Err(PyErr::fetch(py));
+    }
+    Ok(())
+}
