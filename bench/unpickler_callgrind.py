@@ -62,8 +62,9 @@ def main():
     python, shim = sys.argv[1], sys.argv[2]
     base = {k: v for k, v in os.environ.items()
             if k != "LD_PRELOAD" and not k.startswith("PICKLEGUARD_")}
+    base["PYTHONHASHSEED"] = "0"  # the same dict layouts in every run
     preloaded = dict(base, LD_PRELOAD=shim)
-    repeat = 3
+    repeat = 5
     for workload in ("data", "numpy", "globals-no-memo"):
         counts = {}
         for which, env in (("stock", base), ("pickleguard", preloaded)):
