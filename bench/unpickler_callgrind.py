@@ -63,8 +63,10 @@ def main():
     base = {k: v for k, v in os.environ.items()
             if k != "LD_PRELOAD" and not k.startswith("PICKLEGUARD_")}
     base["PYTHONHASHSEED"] = "0"  # the same dict layouts in every run
+    for threads in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        base[threads] = "1"  # numpy's BLAS threads spin for a varying number of instructions
     preloaded = dict(base, LD_PRELOAD=shim)
-    repeat = 5
+    repeat = 10
     for workload in ("data", "numpy", "globals-no-memo"):
         counts = {}
         for which, env in (("stock", base), ("pickleguard", preloaded)):
