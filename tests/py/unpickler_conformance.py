@@ -12,6 +12,7 @@ Usage: python unpickler_conformance.py [-v] [unittest name filters...]
 
 import io
 import json
+import os
 import pickle
 import struct
 import sys
@@ -222,6 +223,20 @@ CLASSES = [c for c in (
 
 
 def main():
+    # Some tests write modules into the working directory (test_unpickle_module_race): keep
+    # them out of the caller's tree.
+    import shutil
+    import tempfile
+    workdir = tempfile.mkdtemp(prefix="pickleguard-pickletester-")
+    os.chdir(workdir)
+    try:
+        return run()
+    finally:
+        os.chdir("/")
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+def run():
     verbosity = 2 if "-v" in sys.argv else 1
     filters = [a for a in sys.argv[1:] if not a.startswith("-")]
     allow_all()
