@@ -618,6 +618,9 @@ impl<'a, 'py> Machine<'a, 'py> {
         let object = match text.as_str() {
             "00" => PyBool::new(py, false).to_owned().into_any(),
             "01" => PyBool::new(py, true).to_owned().into_any(),
+            // `_pickle` parses with strtol, which reads an empty C string (a line that starts
+            // with NUL) as 0.
+            "" => 0i64.into_pyobject(py)?.into_any(),
             _ => match text.parse::<i64>() {
                 Ok(value) => value.into_pyobject(py)?.into_any(),
                 Err(_) => python_int(py, &text, 0)
