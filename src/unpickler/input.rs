@@ -7,6 +7,12 @@
 //! and the bytes the machine consumed are `read` (skipped) before the file is used again and
 //! at STOP. A file without `peek` is asked for exactly what each opcode needs (a FRAME reads
 //! the whole frame at once), so it never moves past the end of the pickle.
+//!
+//! Inside a FRAME, reading stops at the frame's end (`limit`): an opcode or argument that
+//! would cross it is refused ("pickle exhausted before end of frame"), and so is a FRAME that
+//! starts before the current one is fully consumed. Only a read that starts exactly at the
+//! end of a frame leaves it and goes on with the data after. The fast paths compare against
+//! `limit` instead of the buffer's length, so the check costs nothing extra.
 
 use pyo3::exceptions::{PyAttributeError, PyNotImplementedError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
@@ -69,6 +75,11 @@ pub struct Input {
     buffer: BytesView,
     /// The next byte to read in `buffer`.
     pos: usize,
+    /// Where reading stops in `buffer`: the end of the current frame, or the buffer's length
+    /// outside a frame. Never past the buffer's length; `pos <= limit`.
+    limit: usize,
+    /// Whether `limit` is the end of a FRAME.
+    in_frame: bool,
     /// Where the bytes that the file has not yet been advanced over start (`peek` only).
     prefetched: usize,
     file: Option<FileMethods>,
@@ -121,14 +132,49 @@ impl Input {
         let len = view.as_slice().len();
         self.buffer = view;
         self.pos = 0;
+        self.limit = len;
+        self.in_frame = false;
         self.prefetched = len;
         Ok(len)
+    }
+
+    /// Leaves the current frame, if any: reading may go on to the end of the buffer.
+    #[inline]
+    pub fn end_frame(&mut self) {
+        self.in_frame = false;
+        self.limit = self.data().len();
+    }
+
+    /// Called when a read of `n` bytes at `pos` does not fit before `limit`: inside a frame,
+    /// refuses it unless the frame is fully consumed, and then leaves the frame. Returns
+    /// whether the `n` bytes are now available in the buffer.
+    #[cold]
+    fn past_limit(&mut self, py: Python<'_>, n: usize) -> PyResult<bool> {
+        if !self.in_frame {
+            return Ok(false);
+        }
+        if self.pos != self.limit {
+            return Err(frame_exhausted(py));
+        }
+        self.end_frame();
+        Ok(n <= self.limit - self.pos)
     }
 
     /// The next opcode byte, or `Ok(None)` at the end of the input.
     #[inline(always)]
     pub fn opcode(&mut self, py: Python<'_>) -> PyResult<Option<u8>> {
-        if let Some(&byte) = self.data().get(self.pos) {
+        if self.pos < self.limit {
+            let byte = self.data()[self.pos];
+            self.pos += 1;
+            return Ok(Some(byte));
+        }
+        self.opcode_slow(py)
+    }
+
+    #[inline(never)]
+    fn opcode_slow(&mut self, py: Python<'_>) -> PyResult<Option<u8>> {
+        if self.past_limit(py, 1)? {
+            let byte = self.data()[self.pos];
             self.pos += 1;
             return Ok(Some(byte));
         }
@@ -146,7 +192,7 @@ impl Input {
     #[inline(always)]
     pub fn read(&mut self, py: Python<'_>, n: usize) -> PyResult<&[u8]> {
         let start = self.pos;
-        if n <= self.data().len() - start {
+        if n <= self.limit - start {
             self.pos = start + n;
             return Ok(&self.data()[start..start + n]);
         }
@@ -164,6 +210,11 @@ impl Input {
 
     #[inline(never)]
     fn read_slow(&mut self, py: Python<'_>, n: usize) -> PyResult<&[u8]> {
+        if self.past_limit(py, n)? {
+            let start = self.pos;
+            self.pos = start + n;
+            return Ok(&self.data()[start..start + n]);
+        }
         if self.file.is_none() {
             return Err(errors::truncated(py));
         }
@@ -226,9 +277,24 @@ impl Input {
     /// The next line, with its `\n`.
     pub fn readline(&mut self, py: Python<'_>) -> PyResult<&[u8]> {
         let start = self.pos;
-        if let Some(end) = self.data()[start..].iter().position(|&b| b == b'\n') {
+        if let Some(end) = self.data()[start..self.limit]
+            .iter()
+            .position(|&b| b == b'\n')
+        {
             self.pos = start + end + 1;
             return Ok(&self.data()[start..self.pos]);
+        }
+        self.readline_slow(py)
+    }
+
+    #[inline(never)]
+    fn readline_slow(&mut self, py: Python<'_>) -> PyResult<&[u8]> {
+        if self.past_limit(py, 0)? {
+            let start = self.pos;
+            if let Some(end) = self.data()[start..].iter().position(|&b| b == b'\n') {
+                self.pos = start + end + 1;
+                return Ok(&self.data()[start..self.pos]);
+            }
         }
         if self.file.is_none() {
             return Err(errors::truncated(py));
@@ -241,21 +307,39 @@ impl Input {
         Ok(&self.data()[..n])
     }
 
-    /// Makes the next `n` bytes current as a FRAME: read now, consumed by the opcodes after.
+    /// Makes the next `n` bytes current as a FRAME: read now, consumed by the opcodes after,
+    /// which may not read past them. A FRAME inside a frame is refused unless its header
+    /// ended exactly at the end of that frame.
     pub fn frame(&mut self, py: Python<'_>, n: usize) -> PyResult<()> {
+        if self.in_frame {
+            if self.pos != self.limit {
+                return Err(errors::unpickling(
+                    py,
+                    "beginning of a new frame before end of current frame",
+                ));
+            }
+            self.end_frame();
+        }
         self.read(py, n)?;
         self.pos -= n;
+        self.limit = self.pos + n;
+        self.in_frame = true;
         Ok(())
     }
 
     /// The next `n` bytes as a new `bytes` object (a file fills it in place with `readinto`).
     pub fn read_bytes<'py>(&mut self, py: Python<'py>, n: usize) -> PyResult<Bound<'py, PyAny>> {
         let start = self.pos;
-        let available = self.data().len() - start;
+        let available = self.limit - start;
         if n <= available {
             self.pos = start + n;
             return Ok(PyBytes::new(py, &self.data()[start..start + n]).into_any());
         }
+        if self.past_limit(py, n)? {
+            self.pos = start + n;
+            return Ok(PyBytes::new(py, &self.data()[start..start + n]).into_any());
+        }
+        let available = self.limit - start;
         if self.file.is_none() {
             // In memory, the data is simply too short: no need to allocate `n` bytes first.
             return Err(errors::truncated(py));
@@ -308,8 +392,15 @@ impl Input {
 
     /// At STOP: advances a peeked file to just after the pickle.
     pub fn finish(&mut self, py: Python<'_>) -> PyResult<()> {
+        self.end_frame();
         self.skip_consumed(py)
     }
+}
+
+/// An opcode or its argument would cross the end of the current frame.
+#[cold]
+fn frame_exhausted(py: Python<'_>) -> PyErr {
+    errors::unpickling(py, "pickle exhausted before end of frame")
 }
 
 fn is_unpickling_error(py: Python<'_>, err: &PyErr) -> bool {

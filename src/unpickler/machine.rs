@@ -157,6 +157,8 @@ impl<'a, 'py> Machine<'a, 'py> {
     /// Runs to STOP and returns the object on top of the stack.
     pub fn run(&mut self) -> PyResult<Bound<'py, PyAny>> {
         let py = self.py;
+        // A frame left open by an earlier load that failed does not carry over.
+        self.input.end_frame();
         loop {
             let Some(opcode) = self.input.opcode(py)? else {
                 return Err(errors::ran_out());
@@ -623,7 +625,8 @@ impl<'a, 'py> Machine<'a, 'py> {
             "" => 0i64.into_pyobject(py)?.into_any(),
             _ => match text.parse::<i64>() {
                 Ok(value) => value.into_pyobject(py)?.into_any(),
-                Err(_) => python_int(py, &text, 0)
+                // Decimal only, as `int(text)`: `0x10`, `0o10`, `0b10` are refused.
+                Err(_) => python_int(py, &text, 10)
                     .map_err(|_| errors::value("could not convert string to int"))?,
             },
         };
@@ -633,7 +636,8 @@ impl<'a, 'py> Machine<'a, 'py> {
 
     fn text_long(&mut self) -> PyResult<()> {
         let text = self.number_line(true, true)?;
-        let object = python_int(self.py, &text, 0)?;
+        // Decimal only, as `int(text)`.
+        let object = python_int(self.py, &text, 10)?;
         self.push(object);
         Ok(())
     }

@@ -12,6 +12,7 @@ import io
 import json
 import pickle
 import random
+import re
 import sys
 import traceback
 
@@ -257,6 +258,73 @@ def extension_codes():
     return ok, None
 
 
+FRAME8 = b"\x80\x04\x95"  # PROTO 4, then FRAME with its 8-byte length
+
+
+def framed(n, body):
+    return FRAME8 + n.to_bytes(8, "little") + body
+
+
+EXHAUSTED = "pickle exhausted before end of frame"
+NESTED = "beginning of a new frame before end of current frame"
+# (id, stream, expected): expected is ("ok", value) or (error class, message or None).
+FRAME_CASES = [
+    # FR-1..FR-4: test_frame_does_not_straddle_boundary's streams (line, 4-byte length, 1-byte
+    # length, second GLOBAL line). Fails if a read goes on past the frame's end into the data
+    # after it, as 3.13's _pickle did.
+    ("FR-1", framed(6, b"Vhelloworld\n."), ("UnpicklingError", EXHAUSTED)),
+    ("FR-2", framed(6, b"X\x0a\x00\x00\x00helloworld."), ("UnpicklingError", EXHAUSTED)),
+    ("FR-3", framed(3, b"C\x0ahelloworld."), ("UnpicklingError", EXHAUSTED)),
+    ("FR-4", framed(9, b"cbuiltins\nprint\n."), ("UnpicklingError", EXHAUSTED)),
+    # FR-5..FR-8: fixed-size arguments, number lines and a FRAME header that cross the end.
+    ("FR-5", framed(3, b"J\x01\x00\x00\x00."), ("UnpicklingError", EXHAUSTED)),
+    ("FR-6", framed(3, b"F1.5\n."), ("UnpicklingError", EXHAUSTED)),
+    ("FR-7", framed(2, b"I42\n."), ("UnpicklingError", EXHAUSTED)),
+    ("FR-8", framed(5, b"\x95" + bytes(8) + b"N."), ("UnpicklingError", EXHAUSTED)),
+    # FR-9: a FRAME before the current one is consumed (test_nested_frame, first case).
+    ("FR-9", framed(12, b"N\x95" + bytes(8) + b"NN."), ("UnpicklingError", NESTED)),
+    # FR-10: a FRAME header that ends exactly at the outer frame's end loads (second case).
+    ("FR-10", framed(10, b"N\x95" + bytes(8) + b"N."), ("ok", "None")),
+    # FR-11..FR-13: after a fully consumed frame, reading goes on outside it (lines too), and
+    # an empty frame is simply left. Fails if the frame's end is enforced past its use.
+    ("FR-11", framed(2, b"NN") + b"I42\n.", ("ok", "42")),
+    ("FR-12", framed(0, b"") + b"K\x07.", ("ok", "7")),
+    ("FR-13", framed(5, b"I42\n.") + b"junk", ("ok", "42")),
+    # DI-1..DI-8: INT and LONG lines are decimal, as int(text); True/False spellings stay.
+    ("DI-1", b"I0b10\n.", ("ValueError", None)),
+    ("DI-2", b"I0o10\n.", ("ValueError", None)),
+    ("DI-3", b"I0x10\n.", ("ValueError", None)),
+    ("DI-4", b"L0x10L\n.", ("ValueError", None)),
+    ("DI-5", b"L0o10L\n.", ("ValueError", None)),
+    ("DI-6", b"I00\n.", ("ok", "False")),
+    ("DI-7", b"I01\n.", ("ok", "True")),
+    ("DI-8", b"I010\n.", ("ok", "10")),
+]
+
+
+def frame_outcome(load):
+    try:
+        return ("ok", repr(load()))
+    except Exception as err:  # noqa: BLE001 - the class and message are what is compared
+        return (type(err).__name__, str(err))
+
+
+@check
+def frames_and_decimal_lines():
+    """Framing (gh-154848) and decimal INT/LONG lines, as 3.14's _pickle, on every version and
+    through every input: bytes, and each kind of file."""
+    problems = []
+    for case_id, data, (kind, message) in FRAME_CASES:
+        loaders = {"loads": lambda d=data: pickleguard.loads(d)}
+        for name in files(data):
+            loaders[name] = lambda d=data, n=name: pickleguard.Unpickler(files(d)[n]).load()
+        for how, load in loaders.items():
+            got = frame_outcome(load)
+            if got[0] != kind or (message is not None and got[1] != message):
+                problems.append((case_id, how, got))
+    return not problems, problems[:5]
+
+
 def corpus():
     """Random benign objects pickled at random protocols, every other one mutated."""
     rng = random.Random(1234)
@@ -314,6 +382,30 @@ def stock_outcomes():
     return outcomes(_pickle.loads)
 
 
+FRAME_ERRORS = (
+    "pickle exhausted before end of frame",
+    "beginning of a new frame before end of current frame",
+)
+NON_DECIMAL_LINE = re.compile(rb"[IL][ \t]*[+-]?0[xXoObB]")
+
+
+def stricter_by_design(data, our_error):
+    """Whether pickleguard's `our_error` on `data` is one of its listed stricter refusals: a
+    frame violation that pickle.py's own _Unframer also reports (it always checked frames on
+    every version), or a non-decimal INT/LONG line refused with ValueError."""
+    if our_error == "ValueError" and NON_DECIMAL_LINE.search(data):
+        return True
+    if our_error != "UnpicklingError":
+        return False
+    try:
+        pickle._loads(data)
+    except pickle.UnpicklingError as err:
+        return str(err) in FRAME_ERRORS
+    except Exception:  # noqa: BLE001 - any other outcome is not a frame violation
+        return False
+    return False
+
+
 @check
 def differential_corpus():
     """Random benign objects and mutated streams: the same objects (by repr) or the same error
@@ -327,6 +419,11 @@ def differential_corpus():
         # A length far beyond the data: _pickle allocates it first (MemoryError), pickleguard
         # sees that the data is too short without allocating.
         if b[0] == "MemoryError":  # or a memo index in the billions (see README)
+            continue
+        # pickleguard is stricter (see README): an opcode or argument crossing the end of a
+        # FRAME, a FRAME inside an unfinished frame, or a non-decimal INT/LONG line is refused
+        # on every version, as 3.14's _pickle does; older _pickle loads some of them.
+        if b[0] == "ok" and stricter_by_design(data, a[0]):
             continue
         mismatches.append((data.hex(), a, b))
     return not mismatches and len(ours) == len(theirs), mismatches[:5]
