@@ -25,6 +25,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
+use crate::unpickler::freeze::freeze;
 use crate::unpickler::value::{to_value, Origin};
 use crate::{ffi, guard, refusal};
 
@@ -227,17 +228,25 @@ fn instantiate(
 
 /// BUILD: the state on top of the stack, the object under it.
 fn build<'py>(original: &Bound<'py, PyAny>, unpickler: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
-    // Only an unpickler that recorded an object built by a global with rules has anything to
-    // check here.
-    let Some(origins) = Origins::existing(unpickler)? else {
-        return Ok(original.call1((unpickler,))?.unbind());
-    };
-    let origins = origins.get();
     let Some(top) = stack_top(unpickler, 2)? else {
         return Ok(original.call1((unpickler,))?.unbind());
     };
     let (target, state) = (&top[0], &top[1]);
+    // BUILD onto a class or function the pickle resolved sets attributes on it for the whole
+    // process; the rules refuse that for every pack global, as pickleguard's unpickler does.
+    if let Some(global) = resolved_names(target).into_iter().next() {
+        let state_value = to_value(state, &resolved_origin);
+        reconstruct::check_build(&Value::Global(global.clone()), &state_value)
+            .map_err(|violation| refuse(unpickler.py(), &global, Apply::Build, &violation))?;
+    }
+    // Only an unpickler that recorded an object built by a global with rules has anything more
+    // to check here.
+    let Some(origins) = Origins::existing(unpickler)? else {
+        return Ok(original.call1((unpickler,))?.unbind());
+    };
+    let origins = origins.get();
     let by = origins.built_by(target);
+    let mut state = state.clone();
     if let Some(by) = &by {
         match reconstruct::plan(by, Apply::Build) {
             Plan::Allow => {}
@@ -247,15 +256,22 @@ fn build<'py>(original: &Bound<'py, PyAny>, unpickler: &Bound<'py, PyAny>) -> Py
             Plan::CheckValues => {
                 let lookup = |object: &Bound<'py, PyAny>| origins.origin(object);
                 let target_value = to_value(target, &lookup);
-                let state_value = to_value(state, &lookup);
+                let state_value = to_value(&state, &lookup);
                 reconstruct::check_build(&target_value, &state_value)
                     .map_err(|violation| refuse(unpickler.py(), by, Apply::Build, &violation))?;
+                // The checked state goes over as a copy the pickle cannot reach through its
+                // memo (numpy keeps a dtype's fields dict).
+                state = freeze(&state)?;
+                if let Ok(stack) = unpickler.getattr("stack")?.cast_into::<PyList>() {
+                    let last = stack.len() - 1;
+                    stack.set_item(last, &state)?;
+                }
             }
         }
     }
     let result = original.call1((unpickler,))?;
     if by.is_some() {
-        origins.set_state(target, state);
+        origins.set_state(target, &state);
     }
     Ok(result.unbind())
 }

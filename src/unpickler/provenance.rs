@@ -15,6 +15,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use rustc_hash::FxHashMap;
 
+use super::memo::Memo;
 use super::value::{self, Origin};
 use crate::{ffi, guard, refusal};
 
@@ -86,6 +87,23 @@ struct Built<'py> {
     _object: Bound<'py, PyAny>,
 }
 
+/// What one load knew about the objects it left in the memo, for the next `load()` of the same
+/// `Unpickler`: the memo outlives a load (as in CPython), so a later pickle can fetch a class an
+/// earlier one resolved, or an object it built, and must meet the same rules.
+#[derive(Default)]
+pub struct Carried {
+    resolved: Vec<(Py<PyAny>, Global)>,
+    built: Vec<CarriedBuilt>,
+}
+
+struct CarriedBuilt {
+    object: Py<PyAny>,
+    by: Global,
+    apply: Apply,
+    args: Value,
+    state: Option<Py<PyAny>>,
+}
+
 /// What one load knows about where its objects came from.
 pub struct Provenance<'py> {
     py: Python<'py>,
@@ -95,6 +113,8 @@ pub struct Provenance<'py> {
     pending: Option<(Global, Apply, Value)>,
     /// The guard's mode, read at the start of the load.
     mode: Mode,
+    /// The BUILD just checked had its state looked at by a check: hand over a private copy.
+    checked_state: bool,
 }
 
 fn key(object: &Bound<'_, PyAny>) -> usize {
@@ -111,7 +131,61 @@ impl<'py> Provenance<'py> {
             built: FxHashMap::default(),
             pending: None,
             mode,
+            checked_state: false,
         }
+    }
+
+    /// Takes over what an earlier load of the same unpickler knew about its memo.
+    pub fn carry_in(&mut self, carried: &Carried) {
+        let py = self.py;
+        for (object, global) in &carried.resolved {
+            let object = object.bind(py).clone();
+            self.resolved.insert(
+                key(&object),
+                Resolved {
+                    global: global.clone(),
+                    _object: object,
+                    has_rules: None,
+                },
+            );
+        }
+        for record in &carried.built {
+            let object = record.object.bind(py).clone();
+            self.built.insert(
+                key(&object),
+                Built {
+                    by: record.by.clone(),
+                    apply: record.apply,
+                    args: record.args.clone(),
+                    state: record.state.as_ref().map(|state| state.bind(py).clone()),
+                    _object: object,
+                },
+            );
+        }
+    }
+
+    /// What the next load of the same unpickler must know: the records of the objects in the
+    /// memo (a pickle reaches an earlier pickle's objects only through the memo).
+    pub fn carry_out(&self, memo: &Memo) -> Carried {
+        let mut carried = Carried::default();
+        for (_, object) in memo.entries() {
+            let address = object.as_ptr() as usize;
+            if let Some(resolved) = self.resolved.get(&address) {
+                carried
+                    .resolved
+                    .push((object.clone_ref(self.py), resolved.global.clone()));
+            }
+            if let Some(built) = self.built.get(&address) {
+                carried.built.push(CarriedBuilt {
+                    object: object.clone_ref(self.py),
+                    by: built.by.clone(),
+                    apply: built.apply,
+                    args: built.args.clone(),
+                    state: built.state.as_ref().map(|state| state.clone().unbind()),
+                });
+            }
+        }
+        carried
     }
 
     /// `object` is what `find_class(module, name)` returned.
@@ -142,6 +216,7 @@ impl<'py> Provenance<'py> {
     #[inline]
     pub fn before(&mut self, step: Step<'_, 'py>) -> PyResult<()> {
         self.pending = None;
+        self.checked_state = false;
         if self.mode == Mode::Off {
             return Ok(());
         }
@@ -225,11 +300,21 @@ impl<'py> Provenance<'py> {
                 let target = self.to_value(instance);
                 let state = self.to_value(state);
                 match reconstruct::check_build(&target, &state) {
-                    Ok(()) => Ok(()),
+                    Ok(()) => {
+                        self.checked_state = true;
+                        Ok(())
+                    }
                     Err(violation) => self.violation(&global, Apply::Build, violation),
                 }
             }
         }
+    }
+
+    /// Whether the BUILD just checked must hand over a private copy of its state
+    /// ([`super::freeze`]): a check judged it, and the library may keep what it is given.
+    #[inline]
+    pub fn state_must_be_private(&mut self) -> bool {
+        std::mem::take(&mut self.checked_state)
     }
 
     /// The step checked last produced `object`.
