@@ -4,7 +4,8 @@
 //! was given: numpy keeps a structured dtype's `fields` dict (and its metadata dict) by
 //! reference. If the pickle still holds that dict in its memo, it can change it afterwards
 //! (SETITEM works on any memoized dict or list) and turn a checked field into an object field
-//! over raw bytes. So a state that a check looked at is handed over as a copy: every exact
+//! over raw bytes. So a checked state that its library keeps
+//! (`pickleguard_policy::reconstruct::keeps_state`) is handed over as a copy: every exact
 //! `dict` and `list` in it is new, and an exact `tuple` is rebuilt when an item in it was
 //! copied. The copy is what the checks saw (same items, same order); only the pickle can no
 //! longer reach it. Items of other types (dtypes, arrays, strings) are passed as they are: the

@@ -6,8 +6,10 @@
 //! applied, its arguments and (after BUILD) its state. Before REDUCE, NEWOBJ, NEWOBJ_EX, INST,
 //! OBJ or BUILD, [`pickleguard_policy::reconstruct::plan`] decides from the names alone; only
 //! a `CheckValues` plan converts the arguments (bytes by length, never copied) and calls the
-//! check, before any library code sees them. Objects are keyed by address and kept alive here
-//! for the whole load, so an address is never reused while it is a key.
+//! check, before any library code sees them. Objects are keyed by address and kept alive here,
+//! so an address is never reused while it is a key; a built object that only its record still
+//! holds is forgotten (the pickle can no longer reach it), so memory stays what the pickle's own
+//! objects need.
 
 use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation};
 use pickleguard_policy::{Global, Mode};
@@ -27,6 +29,9 @@ const ALL_APPLIES: [Apply; 5] = [
     Apply::Build,
     Apply::Instantiate,
 ];
+
+/// How many built objects are recorded before the first look for ones the pickle dropped.
+const PRUNE_FIRST: usize = 64;
 
 /// A reconstruction step the machine is about to take.
 pub enum Step<'a, 'py> {
@@ -113,7 +118,10 @@ pub struct Provenance<'py> {
     pending: Option<(Global, Apply, Value)>,
     /// The guard's mode, read at the start of the load.
     mode: Mode,
-    /// The BUILD just checked had its state looked at by a check: hand over a private copy.
+    /// The record count at which [`Provenance::prune`] runs next.
+    prune_at: usize,
+    /// The BUILD just checked goes onto an object whose library keeps its state's containers
+    /// ([`reconstruct::keeps_state`]): hand over a private copy.
     checked_state: bool,
 }
 
@@ -132,6 +140,7 @@ impl<'py> Provenance<'py> {
             pending: None,
             mode,
             checked_state: false,
+            prune_at: PRUNE_FIRST,
         }
     }
 
@@ -301,7 +310,7 @@ impl<'py> Provenance<'py> {
                 let state = self.to_value(state);
                 match reconstruct::check_build(&target, &state) {
                     Ok(()) => {
-                        self.checked_state = true;
+                        self.checked_state = reconstruct::keeps_state(&global);
                         Ok(())
                     }
                     Err(violation) => self.violation(&global, Apply::Build, violation),
@@ -311,7 +320,7 @@ impl<'py> Provenance<'py> {
     }
 
     /// Whether the BUILD just checked must hand over a private copy of its state
-    /// ([`super::freeze`]): a check judged it, and the library may keep what it is given.
+    /// ([`super::freeze`]): a check judged it, and the library keeps what it is given.
     #[inline]
     pub fn state_must_be_private(&mut self) -> bool {
         std::mem::take(&mut self.checked_state)
@@ -321,6 +330,9 @@ impl<'py> Provenance<'py> {
     #[inline]
     pub fn after(&mut self, object: &Bound<'py, PyAny>) {
         if let Some((by, apply, args)) = self.pending.take() {
+            if self.built.len() >= self.prune_at {
+                self.prune();
+            }
             self.built.insert(
                 key(object),
                 Built {
@@ -332,6 +344,17 @@ impl<'py> Provenance<'py> {
                 },
             );
         }
+    }
+
+    /// Forgets the built objects nothing but this record holds any more: the pickle dropped
+    /// them (off the stack, in no memo entry or container), so it can never name them again,
+    /// and keeping them would make a pickle that builds and drops large objects in a loop
+    /// hold them all at once. Run when the records double, so its cost stays linear.
+    #[cold]
+    fn prune(&mut self) {
+        self.built
+            .retain(|_, built| ffi::reference_count(&built._object) > 1);
+        self.prune_at = (self.built.len() * 2).max(PRUNE_FIRST);
     }
 
     /// BUILD gave `state` to `instance`.

@@ -25,6 +25,13 @@ Cases (ID, what it does, and why a guard passes):
         sets `read_array` to `builtins.slice` for the whole process: every later, genuine
         joblib.load of an array breaks. Passes when the BUILD onto a resolved class is
         refused in every unpickler, the pure-Python one included.
+  RC-14 `_codecs.encode` of a 512 KiB str REDUCEd 600 times from the memo, each result
+        dropped (POP): stock pickle needs one result at a time, but a guard that keeps every
+        object a ruled global built until the load ends holds 300 MiB (6 bytes of pickle per
+        copy). Passes when the peak RSS stays under BLOATED_MIB: outcome `loaded`. Fails if
+        records of dropped objects are kept again.
+  RC-14c the control for RC-14: the same results kept in a list really need 300 MiB, so
+        the measurement reports `bloated` with or without the guard.
 """
 
 import io
@@ -37,7 +44,8 @@ import sys
 
 SECRET = b"PICKLEGUARD-FREED-SECRET-"
 DEFAULT_TIME_LIMIT = 60
-CASES = ["RC-10", "RC-11", "RC-12", "RC-13"]
+CASES = ["RC-10", "RC-11", "RC-12", "RC-13", "RC-14", "RC-14c"]
+BLOATED_MIB = 150
 # Cases made of two pickles read by one unpickler.
 STREAMS = {"RC-11", "RC-12"}
 
@@ -150,6 +158,16 @@ def payload(case):
         ops = Ops().glob("joblib.numpy_pickle", "NumpyArrayWrapper")
         ops.none().dict().s("read_array").glob("builtins", "slice").setitem().t2().build()
         return ops.done()
+    if case in ("RC-14", "RC-14c"):
+        text = b"A" * (512 * 1024)
+        keep = case == "RC-14c"
+        return (
+            b"\x80\x04]\x94c_codecs\nencode\n\x94"  # memo 0 a list, memo 1 the callable
+            + b"X" + struct.pack("<I", len(text)) + text
+            + b"\x8c\x07latin-1\x86\x94"  # memo 2 the arguments
+            + (b"h\x00h\x01h\x02Ra0" if keep else b"h\x01h\x02R0") * 600
+            + b"h\x00."
+        )
     raise SystemExit(f"unknown case {case}")
 
 
@@ -219,6 +237,11 @@ def load_one(entry, case):
         return
     if case == "RC-13" and not later_joblib_load_works():
         outcome = "harmed"
+    if case.startswith("RC-14"):
+        import resource
+
+        if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024 > BLOATED_MIB:
+            outcome = "bloated"
     print(json.dumps({"outcome": outcome}))
 
 
