@@ -114,14 +114,14 @@ fn memo_outcomes(
         .collect()
 }
 
-/// The memo attacks (RC-10..RC-14) by entry: what each does to an unguarded process, and
-/// what the guard makes of it. RC-10's harm happens after the load, so the guard's success is
-/// a harmless load (the field reads back as the integer it was), not a refusal. RC-14's harm
-/// was the guard's own (it kept every built object): its control RC-14c shows the measurement
+/// The memo attacks (RC-26..RC-30) by entry: what each does to an unguarded process, and
+/// what the guard makes of it. RC-26's harm happens after the load, so the guard's success is
+/// a harmless load (the field reads back as the integer it was), not a refusal. RC-30's harm
+/// was the guard's own (it kept every built object): its control RC-30c shows the measurement
 /// sees 300 MiB of results that a pickle really keeps.
 const MEMO_CASES: &[(&str, &[&str], &str, &str)] = &[
     (
-        "RC-10",
+        "RC-26",
         &[
             "pickle.loads",
             "pickle.Unpickler",
@@ -133,7 +133,7 @@ const MEMO_CASES: &[(&str, &[&str], &str, &str)] = &[
         "loaded",
     ),
     (
-        "RC-11",
+        "RC-27",
         &[
             "pickle.Unpickler",
             "_pickle.Unpickler",
@@ -144,7 +144,7 @@ const MEMO_CASES: &[(&str, &[&str], &str, &str)] = &[
         "refused",
     ),
     (
-        "RC-12",
+        "RC-28",
         &[
             "pickle.Unpickler",
             "_pickle.Unpickler",
@@ -155,19 +155,19 @@ const MEMO_CASES: &[(&str, &[&str], &str, &str)] = &[
         "refused",
     ),
     (
-        "RC-13",
+        "RC-29",
         &["pickle.loads", "pickle._loads", "subclass"],
         "harmed",
         "refused",
     ),
     (
-        "RC-14",
+        "RC-30",
         &["pickle.loads", "pickle._loads"],
         "loaded",
         "loaded",
     ),
     (
-        "RC-14c",
+        "RC-30c",
         &["pickle.loads", "pickle._loads"],
         "bloated",
         "bloated",
@@ -184,8 +184,8 @@ fn memo_entries() -> Vec<&'static str> {
     entries
 }
 
-/// Control for RC-10..RC-14c: without the guard each one does its harm through each entry
-/// (RC-14 has none there; RC-14c shows the memory measure works).
+/// Control for RC-26..RC-30c: without the guard each one does its harm through each entry
+/// (RC-30 has none there; RC-30c shows the memory measure works).
 #[test]
 fn rc_memo_payloads_harm_an_unguarded_process() {
     let Some(python) = ml_python("rc_memo_payloads_harm_an_unguarded_process") else {
@@ -205,10 +205,10 @@ fn rc_memo_payloads_harm_an_unguarded_process() {
     }
 }
 
-/// Under the preload: a checked dtype state reaches numpy as a private copy (RC-10), a
-/// second load on one unpickler knows its memo's objects (RC-11, RC-12), and a BUILD onto a
-/// resolved class is refused by the pure-Python unpickler too (RC-13), and objects the pickle
-/// built and dropped are not kept for the rest of the load (RC-14).
+/// Under the preload: a checked dtype state reaches numpy as a private copy (RC-26), a
+/// second load on one unpickler knows its memo's objects (RC-27, RC-28), and a BUILD onto a
+/// resolved class is refused by the pure-Python unpickler too (RC-29), and objects the pickle
+/// built and dropped are not kept for the rest of the load (RC-30).
 #[test]
 fn rc_memo_payloads_are_harmless_under_the_guard() {
     let Some(python) = ml_python("rc_memo_payloads_are_harmless_under_the_guard") else {

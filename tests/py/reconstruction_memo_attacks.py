@@ -8,29 +8,29 @@ Outcomes as in reconstruction_attacks.py: refused, crashed, leaked, harmed (a cl
 process was changed for later loads), loaded (no harm), error.
 
 Cases (ID, what it does, and why a guard passes):
-  RC-10 a structured dtype's `fields` dict is memoized; after the dtype passed its checks and
+  RC-26 a structured dtype's `fields` dict is memoized; after the dtype passed its checks and
         an array was built with it, the pickle SETITEMs field `a` to an object dtype at
         offset 0. numpy keeps that dict, so reading `a` dereferences 8 bytes from the file
         -> SIGSEGV. Passes when the checked state reaches numpy as a private copy (the
         array loads and `a` reads back as the integer it was): outcome `loaded`. Fails if
         numpy is handed the pickle's own dict again.
-  RC-11 two pickles on one Unpickler: the memo outlives load(); the second pickle BUILDs a
+  RC-27 two pickles on one Unpickler: the memo outlives load(); the second pickle BUILDs a
         forged state onto the first pickle's (checked, used) dtype -> SIGSEGV on reading
         `a`. Passes when the second load knows where its memo's objects came from and the
         dtype's set-once rule refuses it. Fails if provenance is per load again.
-  RC-12 two pickles on one Unpickler: the first memoizes the class `numpy.ndarray`, the second
+  RC-28 two pickles on one Unpickler: the first memoizes the class `numpy.ndarray`, the second
         applies it from the memo -> uninitialised heap memory (a freed secret). Passes when
         the second load refuses it as it would a named `numpy.ndarray`.
-  RC-13 a slot-state BUILD onto the class `NumpyArrayWrapper` (which the pickle resolved)
+  RC-29 a slot-state BUILD onto the class `NumpyArrayWrapper` (which the pickle resolved)
         sets `read_array` to `builtins.slice` for the whole process: every later, genuine
         joblib.load of an array breaks. Passes when the BUILD onto a resolved class is
         refused in every unpickler, the pure-Python one included.
-  RC-14 `_codecs.encode` of a 512 KiB str REDUCEd 600 times from the memo, each result
+  RC-30 `_codecs.encode` of a 512 KiB str REDUCEd 600 times from the memo, each result
         dropped (POP): stock pickle needs one result at a time, but a guard that keeps every
         object a ruled global built until the load ends holds 300 MiB (6 bytes of pickle per
         copy). Passes when the peak RSS stays under BLOATED_MIB: outcome `loaded`. Fails if
         records of dropped objects are kept again.
-  RC-14c the control for RC-14: the same results kept in a list really need 300 MiB, so
+  RC-30c the control for RC-30: the same results kept in a list really need 300 MiB, so
         the measurement reports `bloated` with or without the guard.
 """
 
@@ -44,10 +44,10 @@ import sys
 
 SECRET = b"PICKLEGUARD-FREED-SECRET-"
 DEFAULT_TIME_LIMIT = 60
-CASES = ["RC-10", "RC-11", "RC-12", "RC-13", "RC-14", "RC-14c"]
+CASES = ["RC-26", "RC-27", "RC-28", "RC-29", "RC-30", "RC-30c"]
 BLOATED_MIB = 150
 # Cases made of two pickles read by one unpickler.
-STREAMS = {"RC-11", "RC-12"}
+STREAMS = {"RC-27", "RC-28"}
 
 
 class Ops:
@@ -139,28 +139,28 @@ POINTER = struct.pack("<QQ", 0x4141414141414141, 0)
 
 def payload(case):
     """The pickle bytes of `case` (two pickles back to back for the STREAMS cases)."""
-    if case == "RC-10":
+    if case == "RC-26":
         ops = Ops().array_of(lambda o: o.dtype("V16").struct_state(int_field, memo=9), POINTER)
         # the array is built and checked; now field `a` becomes an object field
         ops.get(9).s("a").plain_dtype("O8", "|", 63).i(0).t2().setitem().pop()
         return ops.done()
-    if case == "RC-11":
+    if case == "RC-27":
         first = Ops().array_of(lambda o: o.dtype("V16").put(9).struct_state(int_field), POINTER)
         # struct_state writes flags 16, a struct without references: they hide the object
         # field, so numpy frees nothing and reads the pointer
         second = Ops().get(9).struct_state(object_field)
         return first.done() + second.done()
-    if case == "RC-12":
+    if case == "RC-28":
         first = Ops().glob("numpy", "ndarray").put(9).pop().none()
         second = Ops().get(9).i(7500).t1().reduce()
         return first.done() + second.done()
-    if case == "RC-13":
+    if case == "RC-29":
         ops = Ops().glob("joblib.numpy_pickle", "NumpyArrayWrapper")
         ops.none().dict().s("read_array").glob("builtins", "slice").setitem().t2().build()
         return ops.done()
-    if case in ("RC-14", "RC-14c"):
+    if case in ("RC-30", "RC-30c"):
         text = b"A" * (512 * 1024)
-        keep = case == "RC-14c"
+        keep = case == "RC-30c"
         return (
             b"\x80\x04]\x94c_codecs\nencode\n\x94"  # memo 0 a list, memo 1 the callable
             + b"X" + struct.pack("<I", len(text)) + text
@@ -216,17 +216,17 @@ def load_one(entry, case):
         if case in STREAMS:
             unpickler = STREAM_CLASSES[entry]()(io.BytesIO(data))
             first = unpickler.load()
-            if case == "RC-12":
+            if case == "RC-28":
                 secret = bytearray(SECRET * 2400)
                 del secret
             second = unpickler.load()
-            if case == "RC-11":
+            if case == "RC-27":
                 repr(first["a"][0])
             elif SECRET in second.tobytes():
                 outcome = "leaked"
         else:
             result = ENTRIES[entry](data)
-            if case == "RC-10":
+            if case == "RC-26":
                 value = result["a"][0]
                 if not isinstance(value, int) and type(value).__name__ != "int64":
                     outcome = "error"
@@ -235,9 +235,9 @@ def load_one(entry, case):
         outcome = "refused" if kind == "UnsafeFileError" else "error"
         print(json.dumps({"outcome": outcome, "message": f"{kind}: {error}"}))
         return
-    if case == "RC-13" and not later_joblib_load_works():
+    if case == "RC-29" and not later_joblib_load_works():
         outcome = "harmed"
-    if case.startswith("RC-14"):
+    if case.startswith("RC-30"):
         import resource
 
         if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024 > BLOATED_MIB:

@@ -176,7 +176,7 @@ mod keeps_state_tests {
     use super::keeps_state;
     use crate::Global;
 
-    /// RC-10: numpy keeps a dtype's fields dict, so its checked state must reach numpy as a
+    /// RC-26: numpy keeps a dtype's fields dict, so its checked state must reach numpy as a
     /// private copy; arrays copy their state, and a `copyreg` object's state is the pickle's
     /// data (shared references included), so those are passed as they are.
     #[test]
