@@ -107,6 +107,15 @@ pub fn current_frame(py: Python<'_>) -> Option<Bound<'_, PyAny>> {
     unsafe { Bound::from_borrowed_ptr_or_opt(py, PyEval_GetFrame()) }
 }
 
+/// How many references hold `object` (the one `object` itself is included): 1 means nothing
+/// but the caller's own reference can reach it.
+pub fn reference_count(object: &Bound<'_, PyAny>) -> isize {
+    // SAFETY:
+    // - `object` is a live object and `Bound` proves the GIL is held; Py_REFCNT only reads
+    //   the count field of the object header, which every object has.
+    unsafe { pyo3::ffi::Py_REFCNT(object.as_ptr()) }
+}
+
 /// The UTF-8 text of a `str` without copying it (CPython caches it in the object, and for ASCII
 /// strings it is the object's own data). `None` for anything else, or a `str` that cannot be
 /// encoded (lone surrogates).

@@ -17,6 +17,7 @@
 //! themselves, so their ids stay unique. A step whose callable was not resolved by name, and
 //! every step while no global has rules, costs a lookup and the original call.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation};
@@ -25,6 +26,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
+use crate::unpickler::freeze::freeze;
 use crate::unpickler::value::{to_value, Origin};
 use crate::{ffi, guard, refusal};
 
@@ -227,17 +229,25 @@ fn instantiate(
 
 /// BUILD: the state on top of the stack, the object under it.
 fn build<'py>(original: &Bound<'py, PyAny>, unpickler: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
-    // Only an unpickler that recorded an object built by a global with rules has anything to
-    // check here.
-    let Some(origins) = Origins::existing(unpickler)? else {
-        return Ok(original.call1((unpickler,))?.unbind());
-    };
-    let origins = origins.get();
     let Some(top) = stack_top(unpickler, 2)? else {
         return Ok(original.call1((unpickler,))?.unbind());
     };
     let (target, state) = (&top[0], &top[1]);
+    // BUILD onto a class or function the pickle resolved sets attributes on it for the whole
+    // process; the rules refuse that for every pack global, as pickleguard's unpickler does.
+    if let Some(global) = resolved_names(target).into_iter().next() {
+        let state_value = to_value(state, &resolved_origin);
+        reconstruct::check_build(&Value::Global(global.clone()), &state_value)
+            .map_err(|violation| refuse(unpickler.py(), &global, Apply::Build, &violation))?;
+    }
+    // Only an unpickler that recorded an object built by a global with rules has anything more
+    // to check here.
+    let Some(origins) = Origins::existing(unpickler)? else {
+        return Ok(original.call1((unpickler,))?.unbind());
+    };
+    let origins = origins.get();
     let by = origins.built_by(target);
+    let mut state = state.clone();
     if let Some(by) = &by {
         match reconstruct::plan(by, Apply::Build) {
             Plan::Allow => {}
@@ -247,15 +257,24 @@ fn build<'py>(original: &Bound<'py, PyAny>, unpickler: &Bound<'py, PyAny>) -> Py
             Plan::CheckValues => {
                 let lookup = |object: &Bound<'py, PyAny>| origins.origin(object);
                 let target_value = to_value(target, &lookup);
-                let state_value = to_value(state, &lookup);
+                let state_value = to_value(&state, &lookup);
                 reconstruct::check_build(&target_value, &state_value)
                     .map_err(|violation| refuse(unpickler.py(), by, Apply::Build, &violation))?;
+                // A state the library keeps goes over as a copy the pickle cannot reach
+                // through its memo (numpy keeps a dtype's fields dict).
+                if reconstruct::keeps_state(by) {
+                    state = freeze(&state)?;
+                    if let Ok(stack) = unpickler.getattr("stack")?.cast_into::<PyList>() {
+                        let last = stack.len() - 1;
+                        stack.set_item(last, &state)?;
+                    }
+                }
             }
         }
     }
     let result = original.call1((unpickler,))?;
     if by.is_some() {
-        origins.set_state(target, state);
+        origins.set_state(target, &state);
     }
     Ok(result.unbind())
 }
@@ -416,7 +435,12 @@ fn resolved_origin<'py>(object: &Bound<'py, PyAny>) -> Option<Origin<'py>> {
 #[pyclass(frozen, module = "pickleguard", name = "_origins")]
 struct Origins {
     records: Mutex<FxHashMap<usize, Built>>,
+    /// The record count at which records nothing else holds are forgotten next.
+    prune_at: AtomicUsize,
 }
+
+/// How many built objects an unpickler records before the first look for dropped ones.
+const PRUNE_FIRST: usize = 64;
 
 /// One object built by applying a global, kept alive so its id is not reused.
 struct Built {
@@ -438,6 +462,7 @@ impl Origins {
             unpickler.py(),
             Origins {
                 records: Mutex::new(FxHashMap::default()),
+                prune_at: AtomicUsize::new(PRUNE_FIRST),
             },
         )?;
         if let Some(dict) = instance_dict(unpickler) {
@@ -469,16 +494,36 @@ impl Origins {
     }
 
     fn built(&self, object: &Bound<'_, PyAny>, by: Global, apply: Apply, args: Value) {
-        self.lock().insert(
-            id(object),
-            Built {
-                _object: object.clone().unbind(),
-                by,
-                apply,
-                args,
-                state: None,
-            },
-        );
+        let py = object.py();
+        let mut dropped = Vec::new();
+        {
+            let mut records = self.lock();
+            if records.len() >= self.prune_at.load(Ordering::Relaxed) {
+                // Forget what only its record still holds: the pickle dropped it and cannot
+                // name it again; keeping it would hold every large object a loop builds and
+                // drops.
+                let gone: Vec<usize> = records
+                    .iter()
+                    .filter(|(_, built)| ffi::reference_count(built._object.bind(py)) <= 1)
+                    .map(|(&key, _)| key)
+                    .collect();
+                dropped.extend(gone.iter().filter_map(|key| records.remove(key)));
+                self.prune_at
+                    .store((records.len() * 2).max(PRUNE_FIRST), Ordering::Relaxed);
+            }
+            records.insert(
+                id(object),
+                Built {
+                    _object: object.clone().unbind(),
+                    by,
+                    apply,
+                    args,
+                    state: None,
+                },
+            );
+        }
+        // Freed after the lock is released: a destructor may run Python code.
+        drop(dropped);
     }
 
     fn set_state(&self, object: &Bound<'_, PyAny>, new_state: &Bound<'_, PyAny>) {

@@ -12,6 +12,7 @@ use super::globals;
 use super::input::{FileMethods, Input};
 use super::machine::{Machine, Options, Owner};
 use super::memo::Memo;
+use super::provenance::Carried;
 
 const NO_PERSISTENT_LOAD: &str =
     "A load persistent id instruction was encountered, but no persistent_load function was specified.";
@@ -32,6 +33,8 @@ struct Source {
 pub struct Unpickler {
     source: Option<Source>,
     memo: Memo,
+    /// What the loads so far knew about the objects in the memo.
+    carried: Carried,
     proto: u8,
     fix_imports: bool,
     persistent_load: Option<Py<PyAny>>,
@@ -52,6 +55,7 @@ impl Unpickler {
         Unpickler {
             source: None,
             memo: Memo::default(),
+            carried: Carried::default(),
             proto: 0,
             fix_imports: true,
             persistent_load: None,
@@ -71,6 +75,7 @@ impl Unpickler {
         let options = Options::new(fix_imports, encoding, errors, buffers)?;
         self.source = Some(Source { input, options });
         self.memo.clear();
+        self.carried = Carried::default();
         self.proto = 0;
         self.fix_imports = fix_imports;
         Ok(())
@@ -82,7 +87,7 @@ impl Unpickler {
     /// Reads one pickle from the file and returns the object it describes.
     fn load<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
-        let (mut source, mut memo) = {
+        let (mut source, mut memo, carried) = {
             let mut this = slf.try_borrow_mut()?;
             let Some(source) = this.source.take() else {
                 return Err(unpickling(
@@ -94,24 +99,32 @@ impl Unpickler {
                 ));
             };
             this.proto = 0;
-            (source, std::mem::take(&mut this.memo))
+            (
+                source,
+                std::mem::take(&mut this.memo),
+                std::mem::take(&mut this.carried),
+            )
         };
         let owner = Owner {
             object: slf,
             custom_find_class: !slf.get_type().is(py.get_type::<Unpickler>()),
         };
-        let result = Machine::new(
+        let mut machine = Machine::new(
             py,
             &mut source.input,
             &mut memo,
             &source.options,
             Some(owner),
-        )
-        .run();
+        );
+        machine.carry_in(&carried);
+        let result = machine.run();
+        let carried = machine.carry_out();
+        drop(machine);
         if let Ok(mut this) = slf.try_borrow_mut() {
             if this.source.is_none() {
                 this.source = Some(source);
                 this.memo = memo;
+                this.carried = carried;
             }
         }
         result

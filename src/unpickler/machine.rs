@@ -106,6 +106,16 @@ impl<'a, 'py> Machine<'a, 'py> {
         }
     }
 
+    /// Takes over what an earlier load of the same unpickler knew about its memo.
+    pub fn carry_in(&mut self, carried: &super::provenance::Carried) {
+        self.provenance.carry_in(carried);
+    }
+
+    /// What the next load of the same unpickler must know about the memo this one leaves.
+    pub fn carry_out(&self) -> super::provenance::Carried {
+        self.provenance.carry_out(self.memo)
+    }
+
     #[inline(always)]
     fn push(&mut self, object: Bound<'py, PyAny>) {
         self.stack.push(object);
@@ -906,6 +916,12 @@ impl<'a, 'py> Machine<'a, 'py> {
         let state = self.pop()?;
         let instance = self.top()?.clone();
         self.provenance.before(Step::build(&instance, &state))?;
+        // A checked state goes over as a copy the pickle cannot reach through its memo.
+        let state = if self.provenance.state_must_be_private() {
+            super::freeze::freeze(&state)?
+        } else {
+            state
+        };
         if let Some(setstate) = instance.getattr_opt(pyo3::intern!(py, "__setstate__"))? {
             setstate.call1((&state,))?;
             self.provenance.built(&instance, &state);

@@ -12,12 +12,14 @@
 //!
 //! Modules: [`input`] reads bytes and files, [`machine`] runs the opcodes, [`memo`] stores
 //! by index, [`globals`] is `find_class`, [`provenance`] asks the reconstruction rules (with
-//! [`value`] converting objects for them),
+//! [`value`] converting objects for them, and [`freeze`] copying a checked state),
 //! [`class`] is the Python-facing `Unpickler`, `load` and `loads`, [`errors`] the exceptions,
 //! and [`raw`] holds the unsafe CPython calls.
 
 mod class;
 mod errors;
+// A checked BUILD state's private copy, shared with the pure-Python unpickler's wrapper.
+pub mod freeze;
 mod globals;
 mod input;
 mod machine;

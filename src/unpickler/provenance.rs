@@ -6,8 +6,10 @@
 //! applied, its arguments and (after BUILD) its state. Before REDUCE, NEWOBJ, NEWOBJ_EX, INST,
 //! OBJ or BUILD, [`pickleguard_policy::reconstruct::plan`] decides from the names alone; only
 //! a `CheckValues` plan converts the arguments (bytes by length, never copied) and calls the
-//! check, before any library code sees them. Objects are keyed by address and kept alive here
-//! for the whole load, so an address is never reused while it is a key.
+//! check, before any library code sees them. Objects are keyed by address and kept alive here,
+//! so an address is never reused while it is a key; a built object that only its record still
+//! holds is forgotten (the pickle can no longer reach it), so memory stays what the pickle's own
+//! objects need.
 
 use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation};
 use pickleguard_policy::{Global, Mode};
@@ -15,6 +17,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
 use rustc_hash::FxHashMap;
 
+use super::memo::Memo;
 use super::value::{self, Origin};
 use crate::{ffi, guard, refusal};
 
@@ -26,6 +29,9 @@ const ALL_APPLIES: [Apply; 5] = [
     Apply::Build,
     Apply::Instantiate,
 ];
+
+/// How many built objects are recorded before the first look for ones the pickle dropped.
+const PRUNE_FIRST: usize = 64;
 
 /// A reconstruction step the machine is about to take.
 pub enum Step<'a, 'py> {
@@ -86,6 +92,23 @@ struct Built<'py> {
     _object: Bound<'py, PyAny>,
 }
 
+/// What one load knew about the objects it left in the memo, for the next `load()` of the same
+/// `Unpickler`: the memo outlives a load (as in CPython), so a later pickle can fetch a class an
+/// earlier one resolved, or an object it built, and must meet the same rules.
+#[derive(Default)]
+pub struct Carried {
+    resolved: Vec<(Py<PyAny>, Global)>,
+    built: Vec<CarriedBuilt>,
+}
+
+struct CarriedBuilt {
+    object: Py<PyAny>,
+    by: Global,
+    apply: Apply,
+    args: Value,
+    state: Option<Py<PyAny>>,
+}
+
 /// What one load knows about where its objects came from.
 pub struct Provenance<'py> {
     py: Python<'py>,
@@ -95,6 +118,11 @@ pub struct Provenance<'py> {
     pending: Option<(Global, Apply, Value)>,
     /// The guard's mode, read at the start of the load.
     mode: Mode,
+    /// The record count at which [`Provenance::prune`] runs next.
+    prune_at: usize,
+    /// The BUILD just checked goes onto an object whose library keeps its state's containers
+    /// ([`reconstruct::keeps_state`]): hand over a private copy.
+    checked_state: bool,
 }
 
 fn key(object: &Bound<'_, PyAny>) -> usize {
@@ -111,7 +139,62 @@ impl<'py> Provenance<'py> {
             built: FxHashMap::default(),
             pending: None,
             mode,
+            checked_state: false,
+            prune_at: PRUNE_FIRST,
         }
+    }
+
+    /// Takes over what an earlier load of the same unpickler knew about its memo.
+    pub fn carry_in(&mut self, carried: &Carried) {
+        let py = self.py;
+        for (object, global) in &carried.resolved {
+            let object = object.bind(py).clone();
+            self.resolved.insert(
+                key(&object),
+                Resolved {
+                    global: global.clone(),
+                    _object: object,
+                    has_rules: None,
+                },
+            );
+        }
+        for record in &carried.built {
+            let object = record.object.bind(py).clone();
+            self.built.insert(
+                key(&object),
+                Built {
+                    by: record.by.clone(),
+                    apply: record.apply,
+                    args: record.args.clone(),
+                    state: record.state.as_ref().map(|state| state.bind(py).clone()),
+                    _object: object,
+                },
+            );
+        }
+    }
+
+    /// What the next load of the same unpickler must know: the records of the objects in the
+    /// memo (a pickle reaches an earlier pickle's objects only through the memo).
+    pub fn carry_out(&self, memo: &Memo) -> Carried {
+        let mut carried = Carried::default();
+        for (_, object) in memo.entries() {
+            let address = object.as_ptr() as usize;
+            if let Some(resolved) = self.resolved.get(&address) {
+                carried
+                    .resolved
+                    .push((object.clone_ref(self.py), resolved.global.clone()));
+            }
+            if let Some(built) = self.built.get(&address) {
+                carried.built.push(CarriedBuilt {
+                    object: object.clone_ref(self.py),
+                    by: built.by.clone(),
+                    apply: built.apply,
+                    args: built.args.clone(),
+                    state: built.state.as_ref().map(|state| state.clone().unbind()),
+                });
+            }
+        }
+        carried
     }
 
     /// `object` is what `find_class(module, name)` returned.
@@ -142,6 +225,7 @@ impl<'py> Provenance<'py> {
     #[inline]
     pub fn before(&mut self, step: Step<'_, 'py>) -> PyResult<()> {
         self.pending = None;
+        self.checked_state = false;
         if self.mode == Mode::Off {
             return Ok(());
         }
@@ -225,17 +309,30 @@ impl<'py> Provenance<'py> {
                 let target = self.to_value(instance);
                 let state = self.to_value(state);
                 match reconstruct::check_build(&target, &state) {
-                    Ok(()) => Ok(()),
+                    Ok(()) => {
+                        self.checked_state = reconstruct::keeps_state(&global);
+                        Ok(())
+                    }
                     Err(violation) => self.violation(&global, Apply::Build, violation),
                 }
             }
         }
     }
 
+    /// Whether the BUILD just checked must hand over a private copy of its state
+    /// ([`super::freeze`]): a check judged it, and the library keeps what it is given.
+    #[inline]
+    pub fn state_must_be_private(&mut self) -> bool {
+        std::mem::take(&mut self.checked_state)
+    }
+
     /// The step checked last produced `object`.
     #[inline]
     pub fn after(&mut self, object: &Bound<'py, PyAny>) {
         if let Some((by, apply, args)) = self.pending.take() {
+            if self.built.len() >= self.prune_at {
+                self.prune();
+            }
             self.built.insert(
                 key(object),
                 Built {
@@ -247,6 +344,17 @@ impl<'py> Provenance<'py> {
                 },
             );
         }
+    }
+
+    /// Forgets the built objects nothing but this record holds any more: the pickle dropped
+    /// them (off the stack, in no memo entry or container), so it can never name them again,
+    /// and keeping them would make a pickle that builds and drops large objects in a loop
+    /// hold them all at once. Run when the records double, so its cost stays linear.
+    #[cold]
+    fn prune(&mut self) {
+        self.built
+            .retain(|_, built| ffi::reference_count(&built._object) > 1);
+        self.prune_at = (self.built.len() * 2).max(PRUNE_FIRST);
     }
 
     /// BUILD gave `state` to `instance`.

@@ -96,3 +96,134 @@ fn rc_payloads_are_refused_through_every_entry_point() {
         }
     }
 }
+
+/// Runs `reconstruction_memo_attacks.py` through `entry`; outcome by case ID.
+fn memo_outcomes(
+    mut command: std::process::Command,
+    entry: &str,
+) -> BTreeMap<String, serde_json::Value> {
+    let output = run_ok(
+        command
+            .arg(script("reconstruction_memo_attacks.py"))
+            .arg("run")
+            .arg(entry),
+    );
+    json_lines(&output.stdout)
+        .into_iter()
+        .map(|report| (report["case"].as_str().unwrap().to_string(), report))
+        .collect()
+}
+
+/// The memo attacks (RC-26..RC-30) by entry: what each does to an unguarded process, and
+/// what the guard makes of it. RC-26's harm happens after the load, so the guard's success is
+/// a harmless load (the field reads back as the integer it was), not a refusal. RC-30's harm
+/// was the guard's own (it kept every built object): its control RC-30c shows the measurement
+/// sees 300 MiB of results that a pickle really keeps.
+const MEMO_CASES: &[(&str, &[&str], &str, &str)] = &[
+    (
+        "RC-26",
+        &[
+            "pickle.loads",
+            "pickle.Unpickler",
+            "_pickle.loads",
+            "pickle._loads",
+            "subclass",
+        ],
+        "crashed",
+        "loaded",
+    ),
+    (
+        "RC-27",
+        &[
+            "pickle.Unpickler",
+            "_pickle.Unpickler",
+            "pickle._Unpickler",
+            "subclass",
+        ],
+        "crashed",
+        "refused",
+    ),
+    (
+        "RC-28",
+        &[
+            "pickle.Unpickler",
+            "_pickle.Unpickler",
+            "pickle._Unpickler",
+            "subclass",
+        ],
+        "leaked",
+        "refused",
+    ),
+    (
+        "RC-29",
+        &["pickle.loads", "pickle._loads", "subclass"],
+        "harmed",
+        "refused",
+    ),
+    (
+        "RC-30",
+        &["pickle.loads", "pickle._loads"],
+        "loaded",
+        "loaded",
+    ),
+    (
+        "RC-30c",
+        &["pickle.loads", "pickle._loads"],
+        "bloated",
+        "bloated",
+    ),
+];
+
+fn memo_entries() -> Vec<&'static str> {
+    let mut entries: Vec<&str> = MEMO_CASES
+        .iter()
+        .flat_map(|(_, entries, _, _)| entries.iter().copied())
+        .collect();
+    entries.sort_unstable();
+    entries.dedup();
+    entries
+}
+
+/// Control for RC-26..RC-30c: without the guard each one does its harm through each entry
+/// (RC-30 has none there; RC-30c shows the memory measure works).
+#[test]
+fn rc_memo_payloads_harm_an_unguarded_process() {
+    let Some(python) = ml_python("rc_memo_payloads_harm_an_unguarded_process") else {
+        return;
+    };
+    for entry in memo_entries() {
+        let reports = memo_outcomes(support::command(&python), entry);
+        for (case, entries, harm, _) in MEMO_CASES {
+            if entries.contains(&entry) {
+                assert_eq!(
+                    reports[*case]["outcome"], *harm,
+                    "{case} via {entry} without the guard: {}",
+                    reports[*case]
+                );
+            }
+        }
+    }
+}
+
+/// Under the preload: a checked dtype state reaches numpy as a private copy (RC-26), a
+/// second load on one unpickler knows its memo's objects (RC-27, RC-28), and a BUILD onto a
+/// resolved class is refused by the pure-Python unpickler too (RC-29), and objects the pickle
+/// built and dropped are not kept for the rest of the load (RC-30).
+#[test]
+fn rc_memo_payloads_are_harmless_under_the_guard() {
+    let Some(python) = ml_python("rc_memo_payloads_are_harmless_under_the_guard") else {
+        return;
+    };
+    for entry in memo_entries() {
+        let reports = memo_outcomes(support::preloaded(&python), entry);
+        for (case, entries, _, guarded) in MEMO_CASES {
+            if entries.contains(&entry) {
+                assert_eq!(
+                    reports[*case]["outcome"], *guarded,
+                    "{case} via {entry}: {}",
+                    reports[*case]
+                );
+            }
+        }
+    }
+}

@@ -1051,3 +1051,55 @@ fn rc25_build_onto_a_class() {
     );
     build_ok(&instance, &Value::Dict(vec![(s("C"), Value::Float(1.0))]));
 }
+
+/// RC-31 backward_hooks that are not empty: torch installs each value as a hook that autograd
+/// calls with the gradient, so a pickle would choose a callable that runs at `backward()`,
+/// outside every check. An OrderedDict built with items is refused; the empty one passes.
+#[test]
+fn rc31_backward_hooks_hold_no_callable() {
+    let rebuild = g("torch._utils", "_rebuild_parameter");
+    let data = built(
+        "torch._utils",
+        "_rebuild_meta_tensor_no_storage",
+        Apply::Reduce,
+        t(vec![
+            Value::Global(g("torch", "float32")),
+            t(vec![i(2)]),
+            t(vec![i(1)]),
+        ]),
+        None,
+    );
+    let with_hook = built(
+        "collections",
+        "OrderedDict",
+        Apply::Reduce,
+        t(vec![Value::List(vec![t(vec![
+            i(0),
+            Value::Global(g("builtins", "slice")),
+        ])])]),
+        None,
+    );
+    apply_refused(
+        &rebuild,
+        Apply::Reduce,
+        t(vec![data.clone(), Value::Bool(true), with_hook]),
+        "torch-parameter",
+    );
+    let empty_list = built(
+        "collections",
+        "OrderedDict",
+        Apply::Reduce,
+        t(vec![Value::List(vec![])]),
+        None,
+    );
+    apply_ok(
+        &rebuild,
+        Apply::Reduce,
+        t(vec![data.clone(), Value::Bool(true), hooks()]),
+    );
+    apply_ok(
+        &rebuild,
+        Apply::Reduce,
+        t(vec![data, Value::Bool(true), empty_list]),
+    );
+}

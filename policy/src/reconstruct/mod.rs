@@ -153,7 +153,40 @@ pub fn plan(global: &Global, apply: Apply) -> Plan {
     }
 }
 
+/// Whether the library keeps the containers of a BUILD state it was given for an object
+/// `global` made: numpy keeps a dtype's `fields` (and metadata) dict by reference, so the runtime
+/// hands it a private copy of the checked state, one the pickle cannot change through its memo
+/// after the checks. Other states are passed as they are (their containers' identity is the
+/// pickle's data, shared references included).
+pub fn keeps_state(global: &Global) -> bool {
+    rules::lookup(&global.module, &global.name).is_some_and(|rule| {
+        rule.checks
+            .iter()
+            .any(|check| std::ptr::eq(*check, &checks::NUMPY_DTYPE_STATE))
+    })
+}
+
 #[cfg(test)]
 mod forged;
 #[cfg(test)]
 mod genuine;
+
+#[cfg(test)]
+mod keeps_state_tests {
+    use super::keeps_state;
+    use crate::Global;
+
+    /// RC-26: numpy keeps a dtype's fields dict, so its checked state must reach numpy as a
+    /// private copy; arrays copy their state, and a `copyreg` object's state is the pickle's
+    /// data (shared references included), so those are passed as they are.
+    #[test]
+    fn only_states_a_library_keeps_are_copied() {
+        assert!(keeps_state(&Global::new("numpy", "dtype")));
+        assert!(!keeps_state(&Global::new(
+            "numpy._core.multiarray",
+            "_reconstruct"
+        )));
+        assert!(!keeps_state(&Global::new("copyreg", "_reconstructor")));
+        assert!(!keeps_state(&Global::new("builtins", "object")));
+    }
+}

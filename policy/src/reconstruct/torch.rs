@@ -49,10 +49,22 @@ fn extent(offset: u64, size: &[u64], stride: &[u64]) -> Result<u64, String> {
         .ok_or_else(|| "the view's extent overflows".to_string())
 }
 
+/// torch installs every value of `backward_hooks` as a hook that autograd calls with the
+/// gradient: only an empty mapping is data.
 fn hooks(value: &Value) -> Result<(), String> {
+    let empty = |args: &Value| match sequence(args) {
+        Some([]) => true,
+        Some([Value::List(items) | Value::Tuple(items)]) => items.is_empty(),
+        Some([Value::Dict(pairs)]) => pairs.is_empty(),
+        _ => false,
+    };
     match value {
         Value::Dict(pairs) if pairs.is_empty() => Ok(()),
-        v if built_by(v, &[("collections", "OrderedDict")]) => Ok(()),
+        Value::Built {
+            by, args, state, ..
+        } if global_in(by, &[("collections", "OrderedDict")]) && empty(args) && state.is_none() => {
+            Ok(())
+        }
         _ => Err("backward_hooks is not an empty OrderedDict".into()),
     }
 }
