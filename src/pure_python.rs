@@ -209,6 +209,15 @@ fn apply_from_stack(
         return Ok(original.call1((unpickler,))?.unbind());
     };
     apply_checked(unpickler, &top[0], apply, &top[1], top.get(2), || {
+        // Checked arguments a library keeps go over as a copy the pickle cannot reach through
+        // its memo (torch's `backward_hooks`), as in pickleguard's own unpickler.
+        if apply == Apply::Reduce && resolved_names(&top[0]).iter().any(reconstruct::keeps_args) {
+            if let Ok(stack) = unpickler.getattr("stack")?.cast_into::<PyList>() {
+                if let Some(last) = stack.len().checked_sub(1) {
+                    stack.set_item(last, freeze(&top[1])?)?;
+                }
+            }
+        }
         original.call1((unpickler,))
     })
 }

@@ -6,8 +6,10 @@
 //! (SETITEM works on any memoized dict or list) and turn a checked field into an object field
 //! over raw bytes. So a checked state that its library keeps
 //! (`pickleguard_policy::reconstruct::keeps_state`) is handed over as a copy: every exact
-//! `dict` and `list` in it is new, and an exact `tuple` is rebuilt when an item in it was
-//! copied. The copy is what the checks saw (same items, same order); only the pickle can no
+//! `dict`, `list` and `collections.OrderedDict` in it is new, and an exact `tuple` is rebuilt
+//! when an item in it was copied. The arguments of a global whose library keeps them
+//! (`keeps_args`: torch's `backward_hooks`, which the checks require to be empty) are copied the
+//! same way. The copy is what the checks saw (same items, same order); only the pickle can no
 //! longer reach it. Items of other types (dtypes, arrays, strings) are passed as they are: the
 //! objects the rules know are immutable once checked, or checked again when used.
 
@@ -41,6 +43,14 @@ fn copy<'py>(object: &Bound<'py, PyAny>, depth: usize) -> PyResult<Bound<'py, Py
             .collect::<PyResult<Vec<_>>>()?;
         return Ok(PyList::new(py, items)?.into_any());
     }
+    if is_ordered_dict(object) {
+        let fresh = object.get_type().call0()?;
+        for pair in object.call_method0("items")?.try_iter()? {
+            let (key, value): (Bound<'py, PyAny>, Bound<'py, PyAny>) = pair?.extract()?;
+            fresh.set_item(key, copy(&value, depth - 1)?)?;
+        }
+        return Ok(fresh);
+    }
     if let Ok(tuple) = object.cast_exact::<PyTuple>() {
         let items = tuple
             .iter()
@@ -56,4 +66,17 @@ fn copy<'py>(object: &Bound<'py, PyAny>, depth: usize) -> PyResult<Bound<'py, Py
         return Ok(PyTuple::new(py, items)?.into_any());
     }
     Ok(object.clone())
+}
+
+/// Whether `object` is exactly a `collections.OrderedDict` (not a subclass, whose constructor
+/// could be anything).
+fn is_ordered_dict(object: &Bound<'_, PyAny>) -> bool {
+    let kind = object.get_type();
+    let named = |attribute: &str, expected: &str| {
+        kind.getattr(attribute)
+            .ok()
+            .and_then(|value| value.extract::<String>().ok())
+            .is_some_and(|value| value == expected)
+    };
+    named("__qualname__", "OrderedDict") && named("__module__", "collections")
 }

@@ -362,6 +362,13 @@ impl<'a, 'py> Machine<'a, 'py> {
                         None,
                         super::Apply::Reduce,
                     ))?;
+                    // Checked arguments a library keeps go over as a copy the pickle cannot
+                    // reach through its memo (torch's `backward_hooks`).
+                    let args = if self.provenance.args_must_be_private() {
+                        super::freeze::freeze(args.as_any())?.cast_into::<PyTuple>()?
+                    } else {
+                        args
+                    };
                     let object = callable.call1(&args)?;
                     self.provenance.after(&object);
                     self.push(object);

@@ -123,6 +123,9 @@ pub struct Provenance<'py> {
     /// The BUILD just checked goes onto an object whose library keeps its state's containers
     /// ([`reconstruct::keeps_state`]): hand over a private copy.
     checked_state: bool,
+    /// Whether the application just checked must go to a private copy of its arguments
+    /// (`reconstruct::keeps_args`).
+    checked_args: bool,
 }
 
 fn key(object: &Bound<'_, PyAny>) -> usize {
@@ -140,6 +143,7 @@ impl<'py> Provenance<'py> {
             pending: None,
             mode,
             checked_state: false,
+            checked_args: false,
             prune_at: PRUNE_FIRST,
         }
     }
@@ -226,6 +230,7 @@ impl<'py> Provenance<'py> {
     pub fn before(&mut self, step: Step<'_, 'py>) -> PyResult<()> {
         self.pending = None;
         self.checked_state = false;
+        self.checked_args = false;
         if self.mode == Mode::Off {
             return Ok(());
         }
@@ -273,6 +278,7 @@ impl<'py> Provenance<'py> {
                 {
                     self.violation(&global, apply, violation)?;
                 }
+                self.checked_args = reconstruct::keeps_args(&global);
             }
         }
         let args = match kwargs_value {
@@ -317,6 +323,13 @@ impl<'py> Provenance<'py> {
                 }
             }
         }
+    }
+
+    /// Whether the application just checked must be given a private copy of its arguments
+    /// ([`super::freeze`]): a check judged them, and the library keeps what it is given.
+    #[inline]
+    pub fn args_must_be_private(&mut self) -> bool {
+        std::mem::take(&mut self.checked_args)
     }
 
     /// Whether the BUILD just checked must hand over a private copy of its state

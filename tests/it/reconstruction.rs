@@ -172,6 +172,12 @@ const MEMO_CASES: &[(&str, &[&str], &str, &str)] = &[
         "bloated",
         "bloated",
     ),
+    (
+        "RC-32",
+        &["pickle.loads", "pickle._loads", "subclass"],
+        "harmed",
+        "loaded",
+    ),
 ];
 
 fn memo_entries() -> Vec<&'static str> {

@@ -32,6 +32,11 @@ Cases (ID, what it does, and why a guard passes):
         records of dropped objects are kept again.
   RC-30c the control for RC-30: the same results kept in a list really need 300 MiB, so
         the measurement reports `bloated` with or without the guard.
+  RC-32 a torch parameter rebuilt with an EMPTY `backward_hooks` OrderedDict (which passes
+        the check) that the pickle memoized and fills with `builtins.slice` after the
+        rebuild: torch keeps that dict, so autograd would call the pickle's callable.
+        Passes when the checked arguments reach torch as a private copy (the parameter's
+        hooks stay empty): outcome `loaded`. Fails (`harmed`) if torch gets the pickle's dict.
 """
 
 import io
@@ -44,7 +49,7 @@ import sys
 
 SECRET = b"PICKLEGUARD-FREED-SECRET-"
 DEFAULT_TIME_LIMIT = 60
-CASES = ["RC-26", "RC-27", "RC-28", "RC-29", "RC-30", "RC-30c"]
+CASES = ["RC-26", "RC-27", "RC-28", "RC-29", "RC-30", "RC-30c", "RC-32"]
 BLOATED_MIB = 150
 # Cases made of two pickles read by one unpickler.
 STREAMS = {"RC-27", "RC-28"}
@@ -154,6 +159,13 @@ def payload(case):
         first = Ops().glob("numpy", "ndarray").put(9).pop().none()
         second = Ops().get(9).i(7500).t1().reduce()
         return first.done() + second.done()
+    if case == "RC-32":
+        import os
+
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "findings"))
+        import f6_backward_hooks
+
+        return f6_backward_hooks.payload_late()
     if case == "RC-29":
         ops = Ops().glob("joblib.numpy_pickle", "NumpyArrayWrapper")
         ops.none().dict().s("read_array").glob("builtins", "slice").setitem().t2().build()
@@ -226,6 +238,8 @@ def load_one(entry, case):
                 outcome = "leaked"
         else:
             result = ENTRIES[entry](data)
+            if case == "RC-32" and len(result._backward_hooks):
+                outcome = "harmed"
             if case == "RC-26":
                 value = result["a"][0]
                 if not isinstance(value, int) and type(value).__name__ != "int64":

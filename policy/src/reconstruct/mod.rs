@@ -166,6 +166,25 @@ pub fn keeps_state(global: &Global) -> bool {
     })
 }
 
+/// Whether the library keeps containers of the arguments `global` was applied to: torch
+/// keeps a tensor's `backward_hooks` mapping, which the checks require to be empty, and a
+/// pickle that still holds it in its memo could fill it afterwards (SETITEMS) with callables
+/// autograd later calls. So the runtime applies such a global to a private copy of its checked
+/// arguments, which the pickle cannot reach.
+pub fn keeps_args(global: &Global) -> bool {
+    rules::lookup(&global.module, &global.name).is_some_and(|rule| {
+        rule.checks.iter().any(|check| {
+            [
+                &checks::TORCH_REBUILD_TENSOR,
+                &checks::TORCH_REBUILD_FROM_TYPE,
+                &checks::TORCH_PARAMETER,
+            ]
+            .iter()
+            .any(|kept| std::ptr::eq(*check, *kept))
+        })
+    })
+}
+
 #[cfg(test)]
 mod forged;
 #[cfg(test)]
