@@ -6,8 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use pickleguard_policy::settings::{vars, DEFAULT_CONFIG_PATH};
-use pickleguard_policy::Settings;
+use pickleguard_policy::{Settings, Source};
 
+use crate::config_writer::REVIEW_MARKER;
 use crate::Error;
 
 /// `EX_CONFIG` from sysexits.h.
@@ -27,9 +28,16 @@ pub fn run(config: Option<PathBuf>, quiet: bool) -> Result<ExitCode, Error> {
     for problem in &settings.problems {
         eprintln!("error: {problem}");
     }
+    let unreviewed = unreviewed(&settings);
+    for warning in &unreviewed {
+        eprintln!("warning: {warning}");
+    }
     if settings.problems.is_empty() {
         if !quiet {
-            println!("ok: no problems");
+            match unreviewed.len() {
+                0 => println!("ok: no problems"),
+                n => println!("ok: no problems, but {n} entr(ies) still marked `{REVIEW_MARKER}` (see the warnings)"),
+            }
         }
         Ok(ExitCode::SUCCESS)
     } else {
@@ -39,6 +47,32 @@ pub fn run(config: Option<PathBuf>, quiet: bool) -> Result<ExitCode, Error> {
         );
         Ok(ExitCode::from(EX_CONFIG))
     }
+}
+
+/// A warning for every allow entry whose reason still carries the mark `learn` and
+/// `allowlist` write: nobody has reviewed it yet.
+fn unreviewed(settings: &Settings) -> Vec<String> {
+    let file = settings
+        .config_file
+        .as_ref()
+        .map_or(String::new(), |f| f.display().to_string());
+    settings
+        .policy
+        .extra()
+        .filter(|(_, allowance)| {
+            allowance
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains(REVIEW_MARKER))
+        })
+        .map(|(global, allowance)| {
+            let at = match allowance.source {
+                Source::Config(line) => format!("{file}:{line}"),
+                other => other.to_string(),
+            };
+            format!("{at}: `{global}` is still marked `{REVIEW_MARKER}`: check that you trust it, then write your own reason")
+        })
+        .collect()
 }
 
 fn print_summary(settings: &Settings) {

@@ -13,6 +13,10 @@ use core::ffi::{c_void, CStr};
 
 /// File name of the core, looked for in the shim's own directory.
 const CORE_FILE: &[u8] = b"libpickleguard_core.so";
+/// The shim's version, kept in the file so `pickleguard doctor` can read which shim an
+/// `LD_PRELOAD` entry is without loading it.
+#[used]
+static VERSION_MARK: &str = concat!("pickleguard-shim-version=", env!("CARGO_PKG_VERSION"), ";");
 /// Longest core path the shim builds (PATH_MAX).
 const PATH_CAPACITY: usize = 4096;
 
