@@ -386,7 +386,10 @@ pub fn scan(
     let hash = format != OutputFormat::Text;
     let all = scan_all(settings, paths, hash, |file| match format {
         OutputFormat::Text => print_report(file, verbose),
-        OutputFormat::JsonLines => println!("{}", file_json(file)),
+        OutputFormat::JsonLines if verbose || file.status != Status::Skipped => {
+            println!("{}", file_json(file))
+        }
+        OutputFormat::JsonLines => {}
         OutputFormat::Json | OutputFormat::Sarif => {}
     });
     let summary = Summary::of(&all);
