@@ -13,15 +13,15 @@ ML_VENV   ?= .venv-ml
 ML_BASE   ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python)),python3)
 ML_STAMP  := $(ML_VENV)/.installed-$(shell sha256sum requirements-ml.txt | cut -c1-16)
 
-.PHONY: build test demo install lint allowlist venv fuzz bench bench-venv
+.PHONY: build test demo install lint allowlist venv fuzz bench bench-venv wheel
 
 ## build: the preload shim and the core, side by side in target/release
 build:
 	$(CARGO) build --release --workspace
 
 ## test: unit tests, then end-to-end tests with real interpreters and ML libraries under the preload
-test: build venv
-	PICKLEGUARD_ML_PYTHON=$(CURDIR)/$(ML_VENV)/bin/python $(CARGO) test --release --workspace
+test: build venv wheel
+	PICKLEGUARD_ML_PYTHON=$(CURDIR)/$(ML_VENV)/bin/python PICKLEGUARD_WHEEL_DIR=$(CURDIR)/$(WHEEL_DIR) $(CARGO) test --release --workspace
 
 ## venv: the ML test venv (several GB; resumable: re-running skips what is installed)
 venv: $(ML_STAMP)
@@ -93,3 +93,26 @@ fuzz:
 ## allowlist: regenerate the tables in ALLOWLIST.md from the policy code
 allowlist:
 	PICKLEGUARD_BLESS=1 $(CARGO) test -p pickleguard-policy allowlist_md
+
+# The wheel (issue 13): pickleguard-preload, for manylinux2014 (glibc 2.17) x86_64, holding the shim,
+# the core and the command. Built with cargo-zigbuild and zig from PyPI, installed once into
+# $(WHEEL_TOOLS) and again only when packaging/requirements-wheel.txt changes (the stamp is keyed
+# by its hash). The binaries go to target/x86_64-unknown-linux-gnu/release, apart from `make build`'s.
+WHEEL_TOOLS       ?= target/wheel-tools
+WHEEL_TOOLS_STAMP := $(WHEEL_TOOLS)/.installed-$(shell sha256sum packaging/requirements-wheel.txt | cut -c1-16)
+WHEEL_TARGET      := x86_64-unknown-linux-gnu
+WHEEL_DIR         ?= target/wheels
+
+## wheel: target/wheels/pickleguard_preload-*.whl, manylinux2014 x86_64 (glibc >= 2.17)
+wheel: $(WHEEL_TOOLS_STAMP)
+	PATH=$(CURDIR)/$(WHEEL_TOOLS)/bin:$$PATH $(CARGO) zigbuild --release --target $(WHEEL_TARGET).2.17 \
+		-p pickleguard-shim -p pickleguard-core -p pickleguard-cli
+	@rm -f $(WHEEL_DIR)/pickleguard_preload-*.whl
+	$(PYTHON) packaging/build_wheel.py --bin-dir target/$(WHEEL_TARGET)/release --out $(WHEEL_DIR)
+
+$(WHEEL_TOOLS_STAMP): packaging/requirements-wheel.txt
+	@echo "== wheel tools: installing packaging/requirements-wheel.txt into $(WHEEL_TOOLS)"
+	@test -x $(WHEEL_TOOLS)/bin/python || $(ML_BASE) -m venv $(WHEEL_TOOLS)
+	$(WHEEL_TOOLS)/bin/python -m pip install --progress-bar off --disable-pip-version-check -r packaging/requirements-wheel.txt
+	@rm -f $(WHEEL_TOOLS)/.installed-*
+	@touch $@

@@ -22,7 +22,7 @@ pickle.loads(pickle.dumps(collections.OrderedDict(a=1)))
 fn eight_processes_record_concurrently_without_torn_lines() {
     let python = &interpreters()[0];
     let dir = TempDir::new("record");
-    let record = dir.path().join("records.toml");
+    let record = dir.path().join("records.jsonl");
     let names = [
         "Counter",
         "deque",
@@ -79,7 +79,7 @@ fn eight_processes_record_concurrently_without_torn_lines() {
 fn learn_turns_records_into_a_reviewed_snippet() {
     let python = &interpreters()[0];
     let dir = TempDir::new("learn");
-    let record = dir.path().join("records.toml");
+    let record = dir.path().join("records.jsonl");
     let output = run(
         support::preloaded(&python.path)
             .env("PICKLEGUARD_RECORD", &record)

@@ -23,3 +23,4 @@ mod ml_stack;
 mod robustness;
 mod scan;
 mod support;
+mod wheel;
