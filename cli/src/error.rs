@@ -16,7 +16,7 @@ pub enum Error {
         source: std::io::Error,
     },
     /// Nothing usable was found in the inputs.
-    #[error("no records or JSON log events found in {0} file(s)")]
+    #[error("no records or JSON log events found in {0} file(s) (record files are JSON Lines; the TOML-like records of pickleguard 0.1 are not read: record again)")]
     NothingLearned(usize),
     /// The preload shim is not installed where it is looked for.
     #[error("cannot find libpickleguard.so with libpickleguard_core.so beside it; looked at {}; set PICKLEGUARD_SHIM", .0.iter().map(|p| format!("`{}`", p.display())).collect::<Vec<_>>().join(", "))]

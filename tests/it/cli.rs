@@ -247,3 +247,67 @@ fn doctor_json_reports_versions_and_os_reasons() {
         text(&bad.stdout)
     );
 }
+
+/// `doctor` in a private mount namespace whose `/etc` is an overlay holding `ld.so.preload`
+/// with `lines`; `None` if namespaces or overlays are not available here.
+fn doctor_with_ld_so_preload(lines: &str) -> Option<std::process::Output> {
+    let dir = TempDir::new("doctor-etc");
+    for sub in ["upper", "work"] {
+        std::fs::create_dir_all(dir.path().join(sub)).unwrap();
+    }
+    std::fs::write(dir.path().join("upper/ld.so.preload"), lines).unwrap();
+    let script = format!(
+        "mount -t overlay overlay -o lowerdir=/etc,upperdir={0}/upper,workdir={0}/work /etc || exit 99\nexec \"$@\"",
+        dir.path().display()
+    );
+    let output = run(
+        support::command("unshare")
+            .args(["-m", "sh", "-c", &script, "sh"])
+            .arg(support::cli())
+            .arg("doctor")
+            .arg(&interpreters()[0].path),
+        Duration::from_secs(60),
+    );
+    if output.status.code() == Some(99) || text(&output.stderr).contains("unshare:") {
+        eprintln!(
+            "SKIP: no private mount namespace with an overlay here: {}",
+            text(&output.stderr)
+        );
+        return None;
+    }
+    Some(output)
+}
+
+/// DR-5: a shim listed in `/etc/ld.so.preload` protects with no `LD_PRELOAD` at all, and the
+/// doctor says so. DR-6: a missing file there is `NOT protected`. They pass because the doctor
+/// reads `/etc/ld.so.preload` and probes through it; they would fail if it only looked at
+/// `LD_PRELOAD` (DR-5) or trusted the file's list without checking each entry (DR-6).
+#[test]
+fn doctor_reads_etc_ld_so_preload() {
+    let shim = support::shim();
+    let Some(ok) = doctor_with_ld_so_preload(&format!("{}\n", shim.display())) else {
+        return;
+    };
+    let out = text(&ok.stdout);
+    assert_eq!(ok.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(&format!(
+            "ok   /etc/ld.so.preload entry `{}`: a pickleguard shim",
+            shim.display()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("protected: a Python started"), "{out}");
+
+    let Some(broken) =
+        doctor_with_ld_so_preload("/usr/lib/pickleguard/missing/libpickleguard.so\n")
+    else {
+        return;
+    };
+    let out = text(&broken.stdout);
+    assert_eq!(broken.status.code(), Some(1), "{out}");
+    assert!(
+        out.contains("NOT protected: /etc/ld.so.preload entry `/usr/lib/pickleguard/missing/libpickleguard.so`: cannot open it: No such file or directory"),
+        "{out}"
+    );
+}

@@ -411,3 +411,30 @@ fn messages_name_the_flag_the_user_gave() {
     assert!(err.contains("--mode bogus"), "{err}");
     assert!(!err.contains("PICKLEGUARD_MODE"), "{err}");
 }
+
+/// On a terminal (made by `script`), stderr carries a progress line that is erased as each
+/// file finishes; piped, it is silent (`scan_json_lines_stream_one_file_per_line`).
+#[test]
+fn scan_shows_progress_only_on_a_terminal() {
+    if support::command("script")
+        .arg("--version")
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIP: `script` (util-linux) is not installed");
+        return;
+    }
+    let dir = ci_models();
+    let command = format!(
+        "{} scan --format json {}",
+        support::cli().display(),
+        dir.path().display()
+    );
+    let output = run(
+        support::command("script").args(["-qec", &command, "/dev/null"]),
+        Duration::from_secs(60),
+    );
+    let tty = text(&output.stdout);
+    assert!(tty.contains("\x1b[2K[0/4] "), "{tty:?}");
+    assert!(tty.contains("\x1b[2K[3/4] "), "{tty:?}");
+}
