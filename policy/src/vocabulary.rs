@@ -7,7 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use crate::Decision;
+use crate::{Decision, Error};
 
 /// What happened to one global, as every output spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -62,26 +62,17 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// A word that is not in the vocabulary.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Unknown(pub String);
-
-impl fmt::Display for Unknown {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "unknown word `{}`", self.0)
-    }
-}
-
-impl std::error::Error for Unknown {}
-
 impl FromStr for Outcome {
-    type Err = Unknown;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Outcome::ALL
             .into_iter()
             .find(|outcome| outcome.as_str() == text)
-            .ok_or_else(|| Unknown(text.to_string()))
+            .ok_or_else(|| Error::BadValue {
+                value: text.to_string(),
+                expected: "a decision: allowed, not-allowlisted, hard-denied, trusted-ipc or unresolved",
+            })
     }
 }
 
@@ -126,13 +117,16 @@ impl fmt::Display for Event {
 }
 
 impl FromStr for Event {
-    type Err = Unknown;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         Event::ALL
             .into_iter()
             .find(|event| event.as_str() == text)
-            .ok_or_else(|| Unknown(text.to_string()))
+            .ok_or_else(|| Error::BadValue {
+                value: text.to_string(),
+                expected: "an event about a global: blocked, warned, recorded or trusted_ipc",
+            })
     }
 }
 
