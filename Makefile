@@ -13,15 +13,16 @@ ML_VENV   ?= .venv-ml
 ML_BASE   ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python)),python3)
 ML_STAMP  := $(ML_VENV)/.installed-$(shell sha256sum requirements-ml.txt | cut -c1-16)
 
-.PHONY: build test demo install lint allowlist venv fuzz bench bench-venv wheel
+.PHONY: build test demo install lint allowlist venv fuzz bench bench-venv wheel deb
 
 ## build: the preload shim and the core, side by side in target/release
 build:
 	$(CARGO) build --release --workspace
 
 ## test: unit tests, then end-to-end tests with real interpreters and ML libraries under the preload
-test: build venv wheel
-	PICKLEGUARD_ML_PYTHON=$(CURDIR)/$(ML_VENV)/bin/python PICKLEGUARD_WHEEL_DIR=$(CURDIR)/$(WHEEL_DIR) $(CARGO) test --release --workspace
+test: build venv wheel deb
+	PICKLEGUARD_ML_PYTHON=$(CURDIR)/$(ML_VENV)/bin/python PICKLEGUARD_WHEEL_DIR=$(CURDIR)/$(WHEEL_DIR) \
+		PICKLEGUARD_DEB_DIR=$(CURDIR)/$(DEB_DIR) $(CARGO) test --release --workspace
 
 ## venv: the ML test venv (several GB; resumable: re-running skips what is installed)
 venv: $(ML_STAMP)
@@ -116,3 +117,12 @@ $(WHEEL_TOOLS_STAMP): packaging/requirements-wheel.txt
 	$(WHEEL_TOOLS)/bin/python -m pip install --progress-bar off --disable-pip-version-check -r packaging/requirements-wheel.txt
 	@rm -f $(WHEEL_TOOLS)/.installed-*
 	@touch $@
+
+DEB_DIR ?= target/debian
+
+## deb: target/debian/pickleguard_*_amd64.deb from the wheel's glibc-2.17 binaries (needs dpkg-deb)
+deb: wheel
+	@rm -f $(DEB_DIR)/pickleguard_*_amd64.deb
+	@if command -v dpkg-deb >/dev/null && command -v objcopy >/dev/null; then \
+		packaging/build_deb.sh target/$(WHEEL_TARGET)/release $(DEB_DIR); \
+	else echo "SKIP: make deb needs dpkg-deb and objcopy"; fi

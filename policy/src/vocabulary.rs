@@ -71,7 +71,8 @@ impl FromStr for Outcome {
             .find(|outcome| outcome.as_str() == text)
             .ok_or_else(|| Error::BadValue {
                 value: text.to_string(),
-                expected: "a decision: allowed, not-allowlisted, hard-denied, trusted-ipc or unresolved",
+                expected:
+                    "a decision: allowed, not-allowlisted, hard-denied, trusted-ipc or unresolved",
             })
     }
 }

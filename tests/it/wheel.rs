@@ -204,3 +204,74 @@ fn wheel_installs_into_a_fresh_venv_and_protects() {
         "control: the payload runs without the guard"
     );
 }
+
+/// WH-3: the `.deb` (`make deb`) lays out the same glibc-2.17 binaries at `make install
+/// PREFIX=/usr`'s paths; unpacked into a directory, its command reports protection through its
+/// own shim and refuses the demo's malicious model (the marker file stays absent).
+#[test]
+fn deb_holds_the_guard_at_the_install_paths() {
+    let Some(dir) = std::env::var_os("PICKLEGUARD_DEB_DIR") else {
+        eprintln!("SKIP: PICKLEGUARD_DEB_DIR is not set (`make test` builds the .deb and sets it)");
+        return;
+    };
+    let Some(deb) = std::fs::read_dir(&dir)
+        .ok()
+        .into_iter()
+        .flatten()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "deb"))
+    else {
+        eprintln!(
+            "SKIP: no .deb in {} (no dpkg-deb here)",
+            Path::new(&dir).display()
+        );
+        return;
+    };
+    let root = TempDir::new("deb");
+    run_ok(
+        support::command("dpkg-deb")
+            .arg("-x")
+            .arg(&deb)
+            .arg(root.path()),
+    );
+    let shim = root.path().join("usr/lib/pickleguard/libpickleguard.so");
+    let command = root.path().join("usr/bin/pickleguard");
+    for binary in [
+        &shim,
+        &command,
+        &shim.with_file_name("libpickleguard_core.so"),
+    ] {
+        assert!(max_glibc(binary) <= (2, 17), "{}", binary.display());
+    }
+    let python = &interpreters()[0];
+    let doctor = run(
+        support::command(&command)
+            .env("LD_PRELOAD", &shim)
+            .arg("doctor")
+            .arg(&python.path),
+        Duration::from_secs(60),
+    );
+    let out = text(&doctor.stdout);
+    assert_eq!(doctor.status.code(), Some(0), "{out}");
+    assert!(
+        out.contains(&format!("ok   shim: {}", shim.display())),
+        "{out}"
+    );
+    let models = root.path().join("models");
+    run_ok(
+        support::command(&python.path)
+            .arg(support::repo().join("examples/make_demo_models.py"))
+            .arg(&models),
+    );
+    let evil = run(
+        support::command(&command)
+            .args(["run", "--"])
+            .arg(&python.path)
+            .arg(support::repo().join("examples/serve.py"))
+            .arg(models.join("evil.pkl"))
+            .arg("--once"),
+        Duration::from_secs(60),
+    );
+    assert!(!evil.status.success());
+    assert!(!models.join("PWNED").exists(), "the payload ran");
+}
