@@ -15,15 +15,24 @@ use crate::Error;
 const EX_CONFIG: u8 = 78;
 
 pub fn run(config: Option<PathBuf>, quiet: bool) -> Result<ExitCode, Error> {
-    let settings = Settings::load(
+    let mut settings = Settings::load(
         |name| match (&config, name == vars::CONFIG) {
             (Some(path), true) => Some(OsString::from(path)),
             _ => std::env::var_os(name),
         },
         |path| std::fs::read_to_string(path),
     );
+    // A problem with the file the user named names the option, not the variable.
+    if config.is_some() {
+        let prefix = format!("{}=", vars::CONFIG);
+        for problem in &mut settings.problems {
+            if let Some(path) = problem.origin.strip_prefix(&prefix) {
+                problem.origin = format!("--config {path}");
+            }
+        }
+    }
     if !quiet {
-        print_summary(&settings);
+        print_summary(&settings, config.as_deref());
     }
     for problem in &settings.problems {
         eprintln!("error: {problem}");
@@ -75,10 +84,14 @@ fn unreviewed(settings: &Settings) -> Vec<String> {
         .collect()
 }
 
-fn print_summary(settings: &Settings) {
-    match &settings.config_file {
-        Some(path) => println!("config file: {}", path.display()),
-        None => println!("config file: none ({DEFAULT_CONFIG_PATH} does not exist)"),
+fn print_summary(settings: &Settings, given: Option<&std::path::Path>) {
+    match (&settings.config_file, given) {
+        (Some(path), _) => println!("config file: {}", path.display()),
+        (None, Some(path)) => println!(
+            "config file: {} could not be read (see the error below)",
+            path.display()
+        ),
+        (None, None) => println!("config file: none ({DEFAULT_CONFIG_PATH} does not exist)"),
     }
     let on_off = |flag: bool| if flag { "on" } else { "off" };
     println!(

@@ -410,6 +410,21 @@ fn messages_name_the_flag_the_user_gave() {
     assert_eq!(output.status.code(), Some(78), "{err}");
     assert!(err.contains("--mode bogus"), "{err}");
     assert!(!err.contains("PICKLEGUARD_MODE"), "{err}");
+
+    for command in [&["check-config"][..], &["scan", "/nonexistent/model.pkl"]] {
+        let output = run(
+            support::command(support::cli())
+                .args(command)
+                .args(["--config", "/nonexistent/pg.toml"]),
+            Duration::from_secs(30),
+        );
+        let err = text(&output.stderr);
+        assert!(
+            err.contains("error: --config /nonexistent/pg.toml: cannot read the config file: No such file or directory"),
+            "{command:?}: {err}"
+        );
+        assert!(!err.contains("PICKLEGUARD_CONFIG"), "{command:?}: {err}");
+    }
 }
 
 /// On a terminal (made by `script`), stderr carries a progress line that is erased as each
