@@ -182,7 +182,7 @@ fn listed_global(item: &Value) -> Option<Global> {
 }
 
 /// Writes `text` as `path`: into a temporary file beside it, then renamed over it, keeping an
-/// existing file's permissions. With `replace` false an existing `path` is an error.
+/// existing file's permissions and owner. With `replace` false an existing `path` is an error.
 pub fn write_file(path: &Path, text: &str, replace: bool) -> Result<(), Error> {
     let cannot = |source: std::io::Error| Error::Write {
         path: path.to_path_buf(),
@@ -204,6 +204,16 @@ pub fn write_file(path: &Path, text: &str, replace: bool) -> Result<(), Error> {
         .write_all(text.as_bytes())
         .and_then(|()| file.sync_all())
         .and_then(|()| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)));
+    // Keep the owner too, where this user may (root merging into another user's file).
+    let written =
+        written.and_then(|()| match &existing {
+            Some(meta) => std::os::unix::fs::chown(&tmp, Some(meta.uid()), Some(meta.gid()))
+                .or_else(|err| match err.kind() {
+                    std::io::ErrorKind::PermissionDenied => Ok(()),
+                    _ => Err(err),
+                }),
+            None => Ok(()),
+        });
     if let Err(err) = written {
         let _ = std::fs::remove_file(&tmp);
         return Err(cannot(err));
