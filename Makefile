@@ -13,16 +13,21 @@ ML_VENV   ?= .venv-ml
 ML_BASE   ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python)),python3)
 ML_STAMP  := $(ML_VENV)/.installed-$(shell sha256sum requirements-ml.txt | cut -c1-16)
 
-.PHONY: build test demo install lint allowlist venv fuzz bench bench-venv wheel deb
+.PHONY: build test demo install lint allowlist venv fuzz bench bench-venv python314 wheel deb
 
 ## build: the preload shim and the core, side by side in target/release
 build:
 	$(CARGO) build --release --workspace
 
 ## test: unit tests, then end-to-end tests with real interpreters and ML libraries under the preload
-test: build venv wheel deb
+test: build venv python314 wheel deb
 	PICKLEGUARD_ML_PYTHON=$(CURDIR)/$(ML_VENV)/bin/python PICKLEGUARD_WHEEL_DIR=$(CURDIR)/$(WHEEL_DIR) \
 		PICKLEGUARD_DEB_DIR=$(CURDIR)/$(DEB_DIR) $(CARGO) test --release --workspace
+
+## python314: Debian sid's CPython 3.14 in a chroot under target/ (made once; tests SKIP it if this fails)
+python314:
+	@tools/python3.14-chroot.sh $(CURDIR)/target/python3.14 $(CURDIR) \
+		|| echo "== WARNING: no CPython 3.14 chroot (see above); the end-to-end tests will SKIP 3.14"
 
 ## venv: the ML test venv (several GB; resumable: re-running skips what is installed)
 venv: $(ML_STAMP)
@@ -99,6 +104,7 @@ allowlist:
 # the core and the command. Built with cargo-zigbuild and zig from PyPI, installed once into
 # $(WHEEL_TOOLS) and again only when packaging/requirements-wheel.txt changes (the stamp is keyed
 # by its hash). The binaries go to target/x86_64-unknown-linux-gnu/release, apart from `make build`'s.
+# shim/build.rs links the shim itself, with the linker in RUSTC_LINKER: packaging/zig-shim-cc.
 WHEEL_TOOLS       ?= target/wheel-tools
 WHEEL_TOOLS_STAMP := $(WHEEL_TOOLS)/.installed-$(shell sha256sum packaging/requirements-wheel.txt | cut -c1-16)
 WHEEL_TARGET      := x86_64-unknown-linux-gnu
@@ -107,7 +113,9 @@ WHEEL_DIR         ?= target/wheels
 ## wheel: target/wheels/pickleguard_preload-*.whl, manylinux2014 x86_64 (glibc >= 2.17)
 wheel: $(WHEEL_TOOLS_STAMP)
 	PATH=$(CURDIR)/$(WHEEL_TOOLS)/bin:$$PATH $(CARGO) zigbuild --release --target $(WHEEL_TARGET).2.17 \
-		-p pickleguard-shim -p pickleguard-core -p pickleguard-cli
+		-p pickleguard-core -p pickleguard-cli
+	PICKLEGUARD_WHEEL_TOOLS=$(CURDIR)/$(WHEEL_TOOLS) RUSTC_LINKER=$(CURDIR)/packaging/zig-shim-cc \
+		$(CARGO) build --release --target $(WHEEL_TARGET) -p pickleguard-shim
 	@rm -f $(WHEEL_DIR)/pickleguard_preload-*.whl
 	$(PYTHON) packaging/build_wheel.py --bin-dir target/$(WHEEL_TARGET)/release --out $(WHEEL_DIR)
 

@@ -23,7 +23,7 @@ mod record;
 mod refusal;
 mod unpickler;
 
-use std::ffi::c_int;
+use std::ffi::{c_char, c_int, CStr};
 use std::panic::catch_unwind;
 
 use pickleguard_policy::settings::vars;
@@ -55,6 +55,20 @@ pub extern "C" fn pickleguard_install() -> c_int {
             2
         }
     }
+}
+
+/// This core's version, NUL-terminated, for the shim's handshake.
+const VERSION: &CStr =
+    match CStr::from_bytes_with_nul(concat!(env!("CARGO_PKG_VERSION"), "\0").as_bytes()) {
+        Ok(version) => version,
+        Err(_) => panic!("the package version contains a NUL byte"),
+    };
+
+/// The core's version (`0.1.0`), a static string. The shim refuses a core whose version is not
+/// its own, since the two are one program split in two files.
+#[no_mangle]
+pub extern "C" fn pickleguard_core_version() -> *const c_char {
+    VERSION.as_ptr()
 }
 
 fn install() -> Result<(), Error> {

@@ -1,95 +1,264 @@
-//! `libpickleguard.so`, the library users put in `LD_PRELOAD`.
+//! `libpickleguard.so`, the library users put in `LD_PRELOAD` or `/etc/ld.so.preload`.
 //!
-//! It references no Python symbol, so it loads into every process (bash, coreutils, compilers)
-//! unchanged. Its constructor asks the dynamic loader whether the process has a CPython
-//! runtime with audit hooks (`PySys_AddAuditHook`). Only then does it `dlopen` the pyo3 core
-//! that lies next to it (or at `PICKLEGUARD_CORE`) and call the core's install function, still
-//! before `Py_Initialize`. Anywhere else it returns at once and prints nothing.
-#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+//! It needs libc and nothing else, and it references no Python symbol, so it loads into every
+//! process (sh, bash, coreutils, compilers, setuid programs, distroless images) unchanged. It is
+//! `no_std` and built with `panic = "abort"` by `build.rs`, and it has no panic path at all (the
+//! link fails if one appears): it never unwinds and never needs `libgcc_s`.
+//!
+//! Its constructor asks the dynamic loader whether the process has a CPython runtime with audit
+//! hooks (`PySys_AddAuditHook`). Only then does it check and `dlopen` the pyo3 core that lies
+//! next to the shim's real path (or at `PICKLEGUARD_CORE`), check the core's version, and call
+//! the core's install function, still before `Py_Initialize`. Anywhere else it returns at once
+//! and prints nothing. A Python process it cannot protect gets one stderr line saying so, or,
+//! with `PICKLEGUARD_REQUIRE=1`, exits before any Python code runs.
+//!
+//! In secure-execution mode (setuid, setgid, file capabilities: `AT_SECURE`) no environment
+//! variable is read: the core is only ever the one beside the shim, owned by root and writable
+//! by no one else.
+#![no_std]
+#![deny(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
+mod elf;
 mod sys;
+mod text;
 
-use core::ffi::{c_void, CStr};
+use core::ffi::{c_int, c_void, CStr};
+use core::sync::atomic::{AtomicBool, Ordering};
 
-/// File name of the core, looked for in the shim's own directory.
+use text::Text;
+
+/// File name of the core, looked for in the shim's own (real) directory.
 const CORE_FILE: &[u8] = b"libpickleguard_core.so";
+/// This shim's version; the core must report the same one.
+const VERSION: &[u8] = env!("CARGO_PKG_VERSION").as_bytes();
 /// The shim's version, kept in the file so `pickleguard doctor` can read which shim an
 /// `LD_PRELOAD` entry is without loading it.
 #[used]
 static VERSION_MARK: &str = concat!("pickleguard-shim-version=", env!("CARGO_PKG_VERSION"), ";");
-/// Longest core path the shim builds (PATH_MAX).
-const PATH_CAPACITY: usize = 4096;
+/// Exit status of a Python process that must be protected and cannot be (`EX_UNAVAILABLE`).
+const EXIT_UNPROTECTED: c_int = 69;
 
-#[ctor::ctor(unsafe)]
-fn protect_python_process() {
-    // A panic must never escape into the host's start-up code; there is nothing to do with it.
-    let _ = std::panic::catch_unwind(load_core_if_python);
-}
+/// The constructor, run by the dynamic loader when the shim is loaded, before `main`.
+#[used]
+#[link_section = ".init_array"]
+static CONSTRUCTOR: extern "C" fn() = constructor;
 
-fn load_core_if_python() {
-    if sys::global_symbol(c"PySys_AddAuditHook").is_null() {
-        if !sys::global_symbol(c"Py_GetVersion").is_null() {
-            not_protected(&[b"this Python has no audit hooks (CPython < 3.8)"]);
-        }
-        return;
-    }
-    let mut buffer = [0u8; PATH_CAPACITY];
-    let Some(path) = core_path(&mut buffer) else {
-        not_protected(&[b"the path of the core library is too long"]);
-        return;
-    };
-    let path_bytes = path.to_bytes();
-    let library = match sys::Library::open(path) {
-        Ok(library) => library,
-        Err(why) => {
-            not_protected(&[b"cannot load ", path_bytes, b": ", why.to_bytes()]);
-            return;
-        }
-    };
-    let install = match library.symbol(c"pickleguard_install") {
-        Ok(address) => address,
-        Err(why) => {
-            not_protected(&[path_bytes, b" is not a pickleguard core: ", why.to_bytes()]);
-            return;
-        }
-    };
-    // SAFETY: `pickleguard_install` is defined by the core as `extern "C" fn() -> c_int`.
-    // The core reports its own failures, so the status is not needed here.
-    let _status = unsafe { sys::call_install(install) };
-}
-
-/// `PICKLEGUARD_CORE`, or `libpickleguard_core.so` in the directory the shim was loaded from.
-fn core_path(buffer: &mut [u8; PATH_CAPACITY]) -> Option<&CStr> {
-    let mut len = 0;
-    let mut push = |bytes: &[u8], buffer: &mut [u8; PATH_CAPACITY]| -> Option<()> {
-        let end = len + bytes.len();
-        // Leave room for the NUL terminator.
-        buffer.get_mut(len..end)?.copy_from_slice(bytes);
-        (end < PATH_CAPACITY).then_some(())?;
-        len = end;
-        Some(())
-    };
-    if let Some(explicit) = sys::env(c"PICKLEGUARD_CORE") {
-        push(explicit.to_bytes(), buffer)?;
+extern "C" fn constructor() {
+    // Every copy of the shim in the process funnels into the first one in the global scope,
+    // so two installed copies still give one core and one policy.
+    let first = sys::global_symbol(c"pickleguard_shim_protect");
+    let own = pickleguard_shim_protect as extern "C" fn();
+    if first.is_null() || first == own as *mut c_void {
+        own();
     } else {
-        let own = sys::object_path_of(protect_python_process as *const c_void)
-            .map(CStr::to_bytes)
-            .unwrap_or_default();
-        if let Some(slash) = own.iter().rposition(|&b| b == b'/') {
-            push(&own[..=slash], buffer)?;
-        }
-        push(CORE_FILE, buffer)?;
+        // SAFETY: every version of the shim exports `pickleguard_shim_protect` as
+        // `extern "C" fn()`.
+        unsafe { sys::call_void(first) };
     }
-    let end = len;
-    buffer[end] = 0;
-    CStr::from_bytes_with_nul(&buffer[..=end]).ok()
 }
 
-fn not_protected(why: &[&[u8]]) {
-    let mut parts: [&[u8]; 8] = [b""; 8];
-    parts[0] = b"pickleguard: ";
-    let count = why.len().min(parts.len() - 2);
-    parts[1..=count].copy_from_slice(&why[..count]);
-    parts[count + 1] = b"; this process is NOT protected against unsafe pickles";
-    sys::stderr_line(&parts[..count + 2]);
+/// Protects this process if it is a CPython one. Idempotent: only the first call does anything.
+/// Exported so that a second copy of the shim can defer to the first (see `constructor`).
+#[no_mangle]
+pub extern "C" fn pickleguard_shim_protect() {
+    static DONE: AtomicBool = AtomicBool::new(false);
+    if DONE.swap(true, Ordering::AcqRel) {
+        return;
+    }
+    let secure = sys::secure_execution();
+    let mut path = Text::new();
+    if let Err(why) = load_core_if_python(secure, &mut path) {
+        why.report();
+        if required(secure) {
+            require_failed();
+        }
+    }
+}
+
+/// Why a Python process is not protected.
+enum Unprotected<'a> {
+    /// A CPython older than 3.8: no audit hooks.
+    NoAuditHooks,
+    /// The shim's own path could not be found, or the core's path is too long.
+    NoCorePath,
+    /// The core file cannot be opened (and the system's reason).
+    CannotOpen(&'a [u8], &'a [u8]),
+    /// The core file is not a regular file.
+    NotRegular(&'a [u8]),
+    /// In secure-execution mode, a core not owned by root or writable by others.
+    Untrusted(&'a [u8]),
+    /// The core file is damaged or for another machine.
+    Damaged(&'a [u8], elf::Defect),
+    /// `dlopen` failed.
+    CannotLoad(&'a [u8], &'a [u8]),
+    /// The library has no pickleguard entry point.
+    NotACore(&'a [u8], &'a [u8]),
+    /// The core is another version of pickleguard.
+    VersionMismatch(&'a [u8], &'a [u8]),
+    /// The core ran and reported (on stderr) that it could not protect the process.
+    CoreFailed,
+}
+
+impl Unprotected<'_> {
+    /// Prints the one line (the core prints its own).
+    fn report(&self) {
+        let mut line = Text::<1024>::new();
+        line.push_cut(b"pickleguard: ");
+        match *self {
+            Unprotected::NoAuditHooks => {
+                line.push_cut(b"this Python has no audit hooks (CPython < 3.8)")
+            }
+            Unprotected::NoCorePath => {
+                line.push_cut(
+                    b"cannot find the core library (the shim's own path is unknown or too long)",
+                );
+            }
+            Unprotected::CannotOpen(path, why) => {
+                line.push_cut(b"cannot open the core library `");
+                line.push_cut(path);
+                line.push_cut(b"`: ");
+                line.push_cut(why);
+            }
+            Unprotected::NotRegular(path) => {
+                line.push_cut(b"the core library `");
+                line.push_cut(path);
+                line.push_cut(b"` is not a regular file");
+            }
+            Unprotected::Untrusted(path) => {
+                line.push_cut(b"the core library `");
+                line.push_cut(path);
+                line.push_cut(b"` is not owned by root or is writable by others, and this is a setuid, setgid or capability process");
+            }
+            Unprotected::Damaged(path, defect) => {
+                line.push_cut(b"the core library `");
+                line.push_cut(path);
+                line.push_cut(b"` is unusable: ");
+                line.push_cut(defect.describe());
+            }
+            Unprotected::CannotLoad(path, why) => {
+                line.push_cut(b"cannot load the core library `");
+                line.push_cut(path);
+                line.push_cut(b"`: ");
+                line.push_cut(why);
+            }
+            Unprotected::NotACore(path, why) => {
+                line.push_cut(b"`");
+                line.push_cut(path);
+                line.push_cut(b"` is not a pickleguard core: ");
+                line.push_cut(why);
+            }
+            Unprotected::VersionMismatch(path, core_version) => {
+                line.push_cut(b"the core library `");
+                line.push_cut(path);
+                line.push_cut(b"` is version `");
+                line.push_cut(core_version);
+                line.push_cut(b"` but this shim is `");
+                line.push_cut(VERSION);
+                line.push_cut(b"`; install both from the same build");
+            }
+            Unprotected::CoreFailed => return,
+        }
+        line.push_cut(b"; this process is NOT protected against unsafe pickles\n");
+        sys::write_stderr(line.as_bytes());
+    }
+}
+
+fn load_core_if_python(
+    secure: bool,
+    path: &mut Text<{ sys::PATH_MAX }>,
+) -> Result<(), Unprotected<'_>> {
+    if sys::global_symbol(c"PySys_AddAuditHook").is_null() {
+        if sys::global_symbol(c"Py_GetVersion").is_null() {
+            // Not a Python process: nothing to do, nothing to say.
+            return Ok(());
+        }
+        return Err(Unprotected::NoAuditHooks);
+    }
+    if !core_path(secure, path) {
+        return Err(Unprotected::NoCorePath);
+    }
+    let path: &Text<{ sys::PATH_MAX }> = path;
+    let path_bytes = path.as_bytes();
+    let c_path = path.as_c_str().ok_or(Unprotected::NoCorePath)?;
+    check_core_file(c_path, path_bytes, secure)?;
+    let library = sys::Library::open(c_path)
+        .map_err(|why| Unprotected::CannotLoad(path_bytes, why.to_bytes()))?;
+    let version = library
+        .symbol(c"pickleguard_core_version")
+        .map_err(|why| Unprotected::NotACore(path_bytes, why.to_bytes()))?;
+    // SAFETY: a pickleguard core defines `pickleguard_core_version` as
+    // `extern "C" fn() -> *const c_char` returning a static NUL-terminated string.
+    let core_version = unsafe { sys::call_static_str(version) }.map_or(&b""[..], CStr::to_bytes);
+    if core_version != VERSION {
+        return Err(Unprotected::VersionMismatch(path_bytes, core_version));
+    }
+    let install = library
+        .symbol(c"pickleguard_install")
+        .map_err(|why| Unprotected::NotACore(path_bytes, why.to_bytes()))?;
+    // SAFETY: `pickleguard_install` is defined by the core as `extern "C" fn() -> c_int`.
+    // It returns 0 when the process is protected; otherwise it has printed why not.
+    match unsafe { sys::call_int(install) } {
+        0 => Ok(()),
+        _ => Err(Unprotected::CoreFailed),
+    }
+}
+
+/// Opens the core and checks it is a whole library for this machine (and, in secure-execution
+/// mode, one only root could have put there).
+fn check_core_file<'a>(c_path: &CStr, path: &'a [u8], secure: bool) -> Result<(), Unprotected<'a>> {
+    let cannot_open = || Unprotected::CannotOpen(path, sys::last_os_error().to_bytes());
+    let file = sys::File::open(c_path).ok_or_else(cannot_open)?;
+    let facts = file.facts().ok_or_else(cannot_open)?;
+    if !facts.regular {
+        return Err(Unprotected::NotRegular(path));
+    }
+    if secure && (facts.uid != 0 || facts.mode & 0o022 != 0) {
+        return Err(Unprotected::Untrusted(path));
+    }
+    elf::check(&file, facts.size).map_err(|defect| Unprotected::Damaged(path, defect))
+}
+
+/// `PICKLEGUARD_CORE` (never in secure-execution mode), or `libpickleguard_core.so` in the
+/// directory the shim really lives in (symlinks resolved). False if it cannot be built.
+fn core_path(secure: bool, out: &mut Text<{ sys::PATH_MAX }>) -> bool {
+    if !secure {
+        if let Some(explicit) = sys::env(c"PICKLEGUARD_CORE") {
+            return out.push(explicit.to_bytes());
+        }
+    }
+    let Some(own) = sys::object_path_of(constructor as *const c_void) else {
+        return false;
+    };
+    let mut resolved = [0u8; sys::PATH_MAX];
+    let own = sys::real_path(own, &mut resolved).unwrap_or(own);
+    out.push(own.to_bytes()) && out.truncate_after_last_slash() && out.push(CORE_FILE)
+}
+
+/// Whether the process must not run unprotected: `PICKLEGUARD_REQUIRE=1` (ignored in
+/// secure-execution mode).
+fn required(secure: bool) -> bool {
+    if secure {
+        return false;
+    }
+    sys::env(c"PICKLEGUARD_REQUIRE").is_some_and(|value| is_yes(value.to_bytes()))
+}
+
+/// `1`, `true`, `yes` or `on`, any case.
+fn is_yes(value: &[u8]) -> bool {
+    [&b"1"[..], b"true", b"yes", b"on"]
+        .iter()
+        .any(|yes| value.eq_ignore_ascii_case(yes))
+}
+
+/// Ends a Python process that must be protected and is not, before any Python code runs.
+fn require_failed() -> ! {
+    sys::write_stderr(
+        b"pickleguard: protection is required (PICKLEGUARD_REQUIRE) and this Python process cannot be protected; exiting with status 69 before any Python code runs\n",
+    );
+    sys::exit_now(EXIT_UNPROTECTED)
 }

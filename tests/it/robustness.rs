@@ -114,7 +114,7 @@ fn missing_core_is_reported_once() {
     let err = text(&output.stderr);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.starts_with("pickleguard: cannot load /nonexistent/libpickleguard_core.so: "),
+        err.starts_with("pickleguard: cannot open the core library `/nonexistent/libpickleguard_core.so`: No such file or directory; "),
         "{err}"
     );
     assert!(err.contains("NOT protected"), "{err}");

@@ -74,6 +74,18 @@ pub fn interpreters() -> &'static [Interpreter] {
         } else {
             eprintln!("SKIP: Debian's /usr/bin/python3.11 is not installed");
         }
+        let sid = repo().join("target/python3.14/python3.14");
+        if sid.is_file() {
+            found.push(Interpreter {
+                label: "3.14 (Debian sid chroot, static libpython)".into(),
+                path: sid,
+            });
+        } else {
+            eprintln!(
+                "SKIP: CPython 3.14: no Debian sid chroot at {} (`make python314` makes it)",
+                sid.display()
+            );
+        }
         assert!(!found.is_empty(), "no CPython >= 3.8 found to test against");
         found
     })
@@ -236,5 +248,155 @@ impl TempDir {
 impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Whether the tests run as root (chroot, namespaces, setuid files need it). Prints a SKIP line
+/// naming `what` when they do not.
+pub fn root_or_skip(what: &str) -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIP: {what}: needs root");
+    }
+    root
+}
+
+/// Runs `command` with a timeout and returns its status, stdout and stderr; on a hang the
+/// child is killed and the test fails with the full command line.
+pub fn run_full(command: &mut Command) -> (Option<i32>, String, String) {
+    let output = run(command, Duration::from_secs(120));
+    (
+        output.status.code(),
+        text(&output.stdout),
+        text(&output.stderr),
+    )
+}
+
+/// The `NEEDED` entries of a shared object, from `readelf -d`.
+pub fn needed_libraries(object: &Path) -> Vec<String> {
+    let output = Command::new("readelf")
+        .arg("-d")
+        .arg(object)
+        .output()
+        .expect("readelf (binutils) is needed");
+    assert!(output.status.success(), "readelf -d {}", object.display());
+    text(&output.stdout)
+        .lines()
+        .filter(|line| line.contains("(NEEDED)"))
+        .filter_map(|line| Some(line.split('[').nth(1)?.trim_end_matches(']').to_string()))
+        .collect()
+}
+
+/// A minimal root filesystem for `chroot`, removed on drop: the programs added, the shared
+/// libraries `ldd` says they need (with the loader), and nothing else.
+pub struct Chroot {
+    dir: TempDir,
+}
+
+impl Chroot {
+    pub fn new(label: &str) -> Chroot {
+        Chroot {
+            dir: TempDir::new(label),
+        }
+    }
+
+    /// The root directory.
+    pub fn root(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// `inside` (an absolute path in the chroot) as a host path.
+    pub fn host_path(&self, inside: &Path) -> PathBuf {
+        self.root().join(inside.strip_prefix("/").unwrap_or(inside))
+    }
+
+    /// Copies the host file `host` (its content, symlinks followed) to `inside`.
+    pub fn copy_file(&self, host: &Path, inside: &Path) {
+        let to = self.host_path(inside);
+        std::fs::create_dir_all(to.parent().expect("absolute path")).expect("create dir");
+        std::fs::copy(host, &to)
+            .unwrap_or_else(|err| panic!("copy {} -> {}: {err}", host.display(), to.display()));
+    }
+
+    /// Copies a program to the same path inside, with every library `ldd` lists for it.
+    pub fn add_program(&self, program: &Path) {
+        self.copy_file(program, program);
+        self.add_libraries_of(program);
+    }
+
+    /// Copies the libraries `ldd` lists for `object` to the same paths inside.
+    pub fn add_libraries_of(&self, object: &Path) {
+        let output = Command::new("ldd")
+            .arg(object)
+            .output()
+            .expect("ldd is needed");
+        for line in text(&output.stdout).lines() {
+            // `libc.so.6 => /lib/x86_64-linux-gnu/libc.so.6 (0x...)` or
+            // `/lib64/ld-linux-x86-64.so.2 (0x...)`.
+            let path = match line.split_once("=>") {
+                Some((_, right)) => right.split_whitespace().next(),
+                None => line.split_whitespace().next(),
+            };
+            if let Some(path) = path.filter(|p| p.starts_with('/')) {
+                self.copy_file(Path::new(path), Path::new(path));
+            }
+        }
+    }
+
+    /// Copies a directory tree from the host to the same path inside, skipping entries whose
+    /// name is in `skip`.
+    pub fn copy_tree(&self, host: &Path, skip: &[&str]) {
+        copy_tree(host, &self.host_path(host), skip);
+    }
+
+    /// Every file inside whose name contains `needle`.
+    pub fn find(&self, needle: &str) -> Vec<PathBuf> {
+        let mut found = Vec::new();
+        let mut pending = vec![self.root().to_path_buf()];
+        while let Some(dir) = pending.pop() {
+            for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+                let path = entry.path();
+                if path.is_dir() && !path.is_symlink() {
+                    pending.push(path);
+                } else if entry.file_name().to_string_lossy().contains(needle) {
+                    found.push(path);
+                }
+            }
+        }
+        found
+    }
+
+    /// `chroot <root> /usr/bin/env -i PATH=... env... argv...`: the program runs inside with
+    /// only `env` (the host's `chroot` never sees it, so a preload applies inside alone).
+    /// The image needs `/usr/bin/env` (see [`Chroot::add_program`]).
+    pub fn command(&self, argv: &[&str], env: &[(&str, &str)]) -> Command {
+        let mut command = Command::new("/usr/sbin/chroot");
+        command
+            .arg(self.root())
+            .args(["/usr/bin/env", "-i", "PATH=/usr/bin:/bin"])
+            .args(env.iter().map(|(key, value)| format!("{key}={value}")))
+            .args(argv)
+            .env_clear()
+            .stdin(Stdio::null());
+        command
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path, skip: &[&str]) {
+    std::fs::create_dir_all(to).expect("create dir");
+    for entry in std::fs::read_dir(from).expect("read dir").flatten() {
+        let name = entry.file_name();
+        if skip.iter().any(|s| OsStr::new(s) == name) {
+            continue;
+        }
+        let path = entry.path();
+        let target = to.join(&name);
+        let kind = entry.file_type().expect("file type");
+        if kind.is_dir() {
+            copy_tree(&path, &target, skip);
+        } else if kind.is_file() {
+            std::fs::copy(&path, &target).expect("copy file");
+        }
     }
 }
