@@ -36,6 +36,9 @@ try:
     import pickleguard
 except ImportError:
     print("no-module"); raise SystemExit
+if getattr(pickleguard, "__file__", None):
+    # A `pickleguard` package from sys.path (the wheel's stub), not the guard's built-in module.
+    print("no-module"); raise SystemExit
 print(pickleguard.mode())
 print(getattr(pickleguard, "__version__", "unknown"))
 try:
@@ -277,7 +280,7 @@ pub fn run(python: Option<OsString>, json: bool) -> Result<ExitCode, Error> {
                     f.check(
                         Level::Fail,
                         "hook",
-                        format!("`import pickleguard` fails in `{shown}`: {why}"),
+                        format!("the guard's module is not in `{shown}`: {why}"),
                     );
                     f.unprotected(format!(
                         "a Python started here does not load the guard: {why}"

@@ -185,10 +185,11 @@ fn wheel_installs_into_a_fresh_venv_and_protects() {
         Duration::from_secs(60),
     );
     assert_eq!(bare.status.code(), Some(1), "{}", text(&bare.stdout));
+    let bare_out = text(&bare.stdout);
+    assert!(bare_out.contains("NOT protected"), "{bare_out}");
     assert!(
-        text(&bare.stdout).contains("NOT protected"),
-        "{}",
-        text(&bare.stdout)
+        bare_out.contains("FAIL hook: the guard's module is not in"),
+        "the wheel's stub package is not taken for the guard: {bare_out}"
     );
 
     // Control: the same malicious file without the guard runs its payload.
