@@ -16,6 +16,7 @@ import argparse
 import base64
 import hashlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -87,7 +88,10 @@ def main():
         for name in sorted(os.listdir(source)):
             if name.endswith((".py", ".pyi", ".typed")):
                 with open(os.path.join(source, name), "rb") as f:
-                    entries.append((f"{package}/{name}", f.read(), 0o644))
+                    body = f.read()
+                # The package's version is the workspace's.
+                body = re.sub(rb'(?m)^__version__ = "[^"]*"', b'__version__ = "%s"' % ver.encode(), body)
+                entries.append((f"{package}/{name}", body, 0o644))
     with tempfile.TemporaryDirectory() as tmp:
         for src, dest, mode in [
             ("pickleguard", f"{data}/scripts/pickleguard", 0o755),

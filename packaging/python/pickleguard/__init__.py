@@ -20,7 +20,7 @@ __all__ = [
     "mode",
 ]
 
-__version__ = "0.1.0"
+__version__ = "0.0.0"  # the workspace version, written by packaging/build_wheel.py
 
 _WHY = (
     "pickleguard: this process is NOT protected against unsafe pickles: libpickleguard.so is "
