@@ -13,7 +13,7 @@ ML_VENV   ?= .venv-ml
 ML_BASE   ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python)),python3)
 ML_STAMP  := $(ML_VENV)/.installed-$(shell sha256sum requirements-ml.txt | cut -c1-16)
 
-.PHONY: build test demo install lint allowlist venv fuzz bench bench-venv python314 wheel deb
+.PHONY: build test demo install lint allowlist venv fuzz bench bench-venv python314 fuzz-unpickler wheel deb
 
 ## build: the preload shim and the core, side by side in target/release
 build:
@@ -95,6 +95,10 @@ fuzz:
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
 	cd fuzz && $(CARGO) +nightly fuzz run scan_bytes corpus/scan_bytes seeds -- \
 		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=20 -max_len=65536
+
+## fuzz-unpickler: differential fuzz of pickleguard's unpickler against _pickle for FUZZ_SECONDS
+fuzz-unpickler: build
+	LD_PRELOAD=$(SHIM) $(PYTHON) fuzz/unpickler_differential.py --seconds $(FUZZ_SECONDS) --out target/fuzz-unpickler
 
 ## allowlist: regenerate the tables in ALLOWLIST.md from the policy code
 allowlist:

@@ -18,6 +18,7 @@ use std::process::Command;
 
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(pickleguard_shim_cdylib)");
+    println!("cargo::rustc-check-cfg=cfg(pickleguard_shim_late_dlopen)");
     println!("cargo::rerun-if-changed=src");
     println!("cargo::rerun-if-changed=build.rs");
     println!("cargo::rerun-if-env-changed=RUSTC_LINKER");
@@ -28,12 +29,30 @@ fn main() {
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     let target = env::var("TARGET").expect("cargo sets TARGET");
 
-    let mut command = Command::new(rustc);
+    // The `dlopen` interposer for libpython loaded after start-up (src/late.rs) is a naked
+    // function: Rust 1.88 or later, and an assembly body for the target's architecture.
+    let arch = env::var("CARGO_CFG_TARGET_ARCH").unwrap_or_default();
+    let late_dlopen = matches!(arch.as_str(), "x86_64" | "aarch64")
+        && rustc_minor(&rustc).is_some_and(|m| m >= 88);
+    if late_dlopen {
+        println!("cargo::rustc-cfg=pickleguard_shim_late_dlopen");
+    } else {
+        println!(
+            "cargo::warning=libpickleguard.so built without its dlopen interposer (needs Rust >= 1.88 on x86_64 or aarch64): a libpython loaded after start-up will not be protected"
+        );
+    }
+
+    let mut command = Command::new(&rustc);
     command
         .arg(manifest_dir.join("src/lib.rs"))
         .args(["--crate-name", "pickleguard", "--crate-type", "cdylib"])
         .args(["--edition", "2021", "--target", &target])
         .args(["--cfg", "pickleguard_shim_cdylib"])
+        .args(if late_dlopen {
+            &["--cfg", "pickleguard_shim_late_dlopen"][..]
+        } else {
+            &[]
+        })
         .args(["-C", "panic=abort"])
         .args(["-C", "opt-level=3", "-C", "codegen-units=1"])
         .args(["-C", "debug-assertions=off", "-C", "overflow-checks=off"])
@@ -79,4 +98,16 @@ fn main() {
     let staging = artifacts.join(".libpickleguard.so.new");
     std::fs::copy(&built, &staging).expect("cannot copy the shim beside the core");
     std::fs::rename(&staging, &installed).expect("cannot move the shim into place");
+}
+
+/// The minor version of `rustc` (`88` for 1.88.0).
+fn rustc_minor(rustc: &std::ffi::OsStr) -> Option<u32> {
+    let output = Command::new(rustc).arg("--version").output().ok()?;
+    let text = String::from_utf8(output.stdout).ok()?;
+    text.split_whitespace()
+        .nth(1)?
+        .split('.')
+        .nth(1)?
+        .parse()
+        .ok()
 }

@@ -1,9 +1,10 @@
-//! Who started a load: the first Python frame outside the pickle machinery. It is named in
-//! messages, and it decides whether a load is multiprocessing's own IPC.
+//! Who started a load: the first Python frame outside the pickle machinery, named in
+//! messages. Whether a load is multiprocessing's own IPC is decided by identity, in
+//! [`crate::trust`], never by the file names listed here.
 
 use pyo3::prelude::*;
 
-use crate::ffi;
+use crate::{ffi, trust};
 
 /// Frames from these files belong to pickle or to a framework's loader, not to the program.
 const LOADER_FILES: &[&str] = &[
@@ -23,28 +24,22 @@ const LOADER_FILES: &[&str] = &[
     "/numpy/lib/npyio.py",
     "/numpy/lib/_npyio_impl.py",
     "/dill/_dill.py",
-];
-
-/// multiprocessing's receiving ends: `Connection.recv` (Pipe, Manager, Pool results),
-/// `Queue.get`/`SimpleQueue.get` (Pool tasks, ProcessPoolExecutor, DataLoader) and the spawn
-/// bootstrap. A load called directly from one of these reads a pickle that another process of
-/// the same program wrote into a pipe, socket or queue.
-const IPC_FILES: &[&str] = &[
-    "/multiprocessing/connection.py",
-    "/multiprocessing/queues.py",
-    "/multiprocessing/spawn.py",
+    "/torch/jit/_serialization.py",
+    "/torch/package/package_importer.py",
+    "<pickleguard>",
 ];
 
 /// The frame that started a load.
 pub struct Caller {
     /// `file:line`.
     pub location: String,
-    /// Whether it is one of multiprocessing's receiving ends.
+    /// Whether the load was called by one of multiprocessing's receiving ends (by identity).
     pub is_ipc: bool,
 }
 
 /// The caller of the running load, or `None` if no Python code is running.
 pub fn find(py: Python<'_>) -> Option<Caller> {
+    let is_ipc = trust::load_is_ipc(py);
     let mut frame = ffi::current_frame(py)?;
     let mut first = None;
     loop {
@@ -53,17 +48,14 @@ pub fn find(py: Python<'_>) -> Option<Caller> {
         let function: String = code.getattr("co_name").ok()?.extract().ok()?;
         let line: i64 = frame.getattr("f_lineno").ok()?.extract().unwrap_or(0);
         let caller = Caller {
-            is_ipc: IPC_FILES.iter().any(|f| file.ends_with(f)),
+            is_ipc,
             location: format!("{file}:{line}"),
         };
         let in_loader = function == "find_class" || LOADER_FILES.iter().any(|f| file.ends_with(f));
         if !in_loader {
             return Some(caller);
         }
-        first.get_or_insert(Caller {
-            is_ipc: false,
-            ..caller
-        });
+        first.get_or_insert(caller);
         match frame.getattr("f_back") {
             Ok(back) if !back.is_none() => frame = back,
             _ => return first,

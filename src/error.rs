@@ -15,6 +15,9 @@ pub enum Error {
     /// The `pickleguard` module could not be registered.
     #[error("`import pickleguard` will not work in this process: PyImport_AppendInittab failed")]
     ModuleNotRegistered,
+    /// pickleguard's `_pickle` could not be registered in the inittab.
+    #[error("`pickle` keeps the stock unpickler, checked by the audit hook only: registering pickleguard's `_pickle` failed")]
+    PickleNotRegistered,
     /// The guard was asked for before the install function ran.
     #[error("pickleguard is not installed in this process")]
     NotInstalled,

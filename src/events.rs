@@ -127,3 +127,72 @@ pub fn mode_changed(mode: Mode, caller: Option<&str>) {
 fn at(caller: Option<&str>) -> String {
     caller.map(|c| format!(" at {c}")).unwrap_or_default()
 }
+
+/// A reconstruction step (REDUCE, NEWOBJ, BUILD, ...) that failed its global's rules: refused
+/// in every mode; `mode` is logged for context.
+pub fn reconstruction(
+    global: &Global,
+    apply: &str,
+    check: &str,
+    detail: &str,
+    mode: Mode,
+    caller: Option<&str>,
+) {
+    // Refused in every mode (see `refusal::refuse_reconstruction`).
+    let verdict = "blocked";
+    warn!(
+        event = "reconstruction",
+        module = global.module.as_str(),
+        name = global.name.as_str(),
+        apply = apply,
+        check = check,
+        mode = %mode,
+        caller = caller.unwrap_or(""),
+        "{verdict} {apply} of `{global}`: it fails the `{check}` check ({detail}){}",
+        at(caller)
+    );
+}
+
+/// The import watch could not act on a module: its channel is not trusted, or its code
+/// archives are not gated.
+pub fn watch_failed(message: &str) {
+    error!(
+        event = "watch_failed",
+        "pickleguard could not watch an import ({message}); multiprocessing trust or the code-archive gate may be missing for it"
+    );
+}
+
+/// A code-bearing archive was refused (`blocked`), or let through in `warn` mode (`warned`).
+pub fn code_archive(
+    format: &str,
+    global: &Global,
+    refused: bool,
+    mode: Mode,
+    caller: Option<&str>,
+) {
+    if refused {
+        warn!(
+            event = "blocked",
+            module = global.module.as_str(),
+            name = global.name.as_str(),
+            decision = "contains-code",
+            mode = %mode,
+            policy_source = "allow_code",
+            caller = caller.unwrap_or(""),
+            "blocked a {format} archive: it contains code{}",
+            at(caller)
+        );
+    } else {
+        warn!(
+            event = "warned",
+            module = global.module.as_str(),
+            name = global.name.as_str(),
+            decision = "contains-code",
+            mode = %mode,
+            policy_source = "allow_code",
+            caller = caller.unwrap_or(""),
+            "warn mode: loading a {format} archive, which contains code that runs as it loads{}",
+            at(caller)
+        );
+    }
+}

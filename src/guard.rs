@@ -7,6 +7,7 @@
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Mutex, OnceLock, RwLock, RwLockReadGuard};
 
+use pickleguard_policy::settings::CodeFormat;
 use pickleguard_policy::{Decision, Global, Mode, Policy, Settings, Source};
 use rustc_hash::FxHashMap;
 
@@ -41,6 +42,8 @@ pub struct Guard {
     pub trust_ipc: bool,
     /// Learning mode's record file.
     pub recorder: Option<Recorder>,
+    /// Code-bearing archive formats allowed to load.
+    pub allow_code: Vec<CodeFormat>,
 }
 
 static GUARD: OnceLock<Guard> = OnceLock::new();
@@ -59,6 +62,7 @@ pub fn install(settings: Settings, recorder: Option<Recorder>) -> Option<&'stati
             locked: settings.lock,
             trust_ipc: settings.trust_ipc,
             recorder,
+            allow_code: settings.allow_code,
         }
     });
     created.then_some(guard)
@@ -114,6 +118,11 @@ impl Guard {
     /// The importable spellings of a pair that the policy does not allow yet.
     pub fn missing(&self, module: &str, name: &str) -> Vec<Global> {
         self.read().policy.missing(module, name)
+    }
+
+    /// The names of the packs in force, `ml` first.
+    pub fn pack_names(&self) -> Vec<&'static str> {
+        self.read().policy.packs().map(|pack| pack.name).collect()
     }
 
     /// Every allowed global.

@@ -2,20 +2,23 @@
 //!
 //! CPython calls it for every audit event of the process. It compares the event name byte by
 //! byte and returns at the first difference, so every event other than `pickle.find_class`
-//! costs a few comparisons: no allocation, no lock, no Python object touched.
+//! and `import` costs a few comparisons: no allocation, no lock, no Python object touched. An
+//! `import` event (a module not imported yet) costs a few string comparisons more, unless the
+//! module is one that [`import_watch`] acts on.
 
 use std::ffi::{c_char, c_int, c_void};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-use pickleguard_policy::{Decision, Global, Mode};
+use pickleguard_policy::{Decision, Global, Mode, Source};
 use pyo3::ffi::PyObject;
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 
-use crate::{caller, events, ffi, guard, raw_allocator, refusal};
+use crate::{caller, events, ffi, guard, import_watch, lifetime, raw_allocator, refusal, resolve};
 
 const FIND_CLASS: &[u8] = b"pickle.find_class\0";
 const CLEAR_HOOKS: &[u8] = b"cpython._PySys_ClearAuditHooks\0";
+const IMPORT: &[u8] = b"import\0";
 
 /// The registered `Py_AuditHookFunction`.
 ///
@@ -32,10 +35,21 @@ pub unsafe extern "C" fn audit_hook(
         let py = unsafe { Python::assume_attached() };
         return on_find_class(py, args);
     }
-    // SAFETY: as above.
+    // SAFETY: CPython passes a NUL-terminated event name.
+    if unsafe { event_is(event, IMPORT) } {
+        // SAFETY: audit hooks run with the GIL held.
+        let py = unsafe { Python::assume_attached() };
+        // SAFETY: CPython passes the event's argument tuple as a borrowed reference (or null).
+        let args = unsafe { Bound::from_borrowed_ptr_or_opt(py, args) };
+        import_watch::on_import(py, args);
+        return 0;
+    }
+    // SAFETY: CPython passes a NUL-terminated event name.
     if unsafe { event_is(event, CLEAR_HOOKS) } {
         // SAFETY: this is the hook for that event, with the GIL held.
         unsafe { raw_allocator::before_hook_list_freed() };
+        // SAFETY: as above.
+        unsafe { lifetime::hooks_cleared() };
     }
     0
 }
@@ -89,24 +103,28 @@ fn check_find_class(py: Python<'_>, args: Option<Bound<'_, PyAny>>) -> PyResult<
     if mode == Mode::Off {
         return Ok(());
     }
-    let args = args.ok_or_else(|| refused_args("no arguments"))?;
+    let args = args.ok_or_else(|| refused_args(py, "no arguments"))?;
     let args = args
         .cast_into::<PyTuple>()
-        .map_err(|_| refused_args("arguments are not a tuple"))?;
+        .map_err(|_| refused_args(py, "arguments are not a tuple"))?;
     if args.len() != 2 {
-        return Err(refused_args("expected (module, name)"));
+        return Err(refused_args(py, "expected (module, name)"));
     }
     let (module, name) = (args.get_borrowed_item(0)?, args.get_borrowed_item(1)?);
     let (Some(module), Some(name)) = (ffi::str_view(&module), ffi::str_view(&name)) else {
-        return Err(refused_args("module and name must be str"));
+        return Err(refused_args(py, "module and name must be str"));
     };
     let decision = guard.decide(module, name);
     let recording = guard
         .recorder
         .as_ref()
         .is_some_and(|recorder| recorder.first_time(module, name));
-    if matches!(decision, Decision::Allowed(_)) && !recording {
-        return Ok(());
+    if let Decision::Allowed(source) = decision {
+        // A pack entry is curated; an operator's entry is judged once by what it resolves to.
+        let settled = matches!(source, Source::Pack(_)) || resolve::known_clean(module, name);
+        if settled && !recording {
+            return Ok(());
+        }
     }
     slow_path(
         py,
@@ -135,6 +153,7 @@ fn slow_path(
     let trusted_ipc = !matches!(decision, Decision::Allowed(_))
         && guard.trust_ipc
         && caller.as_ref().is_some_and(|c| c.is_ipc);
+    let decision = resolved(py, mode, &global, decision, trusted_ipc);
     if let (true, Some(recorder)) = (recording, &guard.recorder) {
         recorder.write(&global, decision, trusted_ipc, location);
         events::recorded(&global, decision, mode, location);
@@ -151,15 +170,50 @@ fn slow_path(
         }
         _ => {
             events::blocked(&global, decision, mode, location);
-            let missing = guard.missing(&global.module, &global.name);
-            let message = refusal::message(&global, decision, location, &missing);
+            // Nothing to allow for a hard-denied global, even one only its resolution denies.
+            let missing = match decision {
+                Decision::HardDenied(_) => Vec::new(),
+                _ => guard.missing(&global.module, &global.name),
+            };
+            let in_force = guard.pack_names();
+            let message = refusal::message(&global, decision, location, &missing, &in_force);
             Err(refusal::raise(py, &global, decision, message))
         }
     }
 }
 
-fn refused_args(why: &str) -> PyErr {
-    pyo3::exceptions::PyRuntimeError::new_err(format!(
-        "pickleguard refused a pickle global it could not read ({why})"
-    ))
+/// Before a global that no pack covers runs — one `warn` mode lets through, or one an
+/// operator allowed — judges what it resolves to: an alias of a hard-denied object is
+/// hard-denied too. An allowed global that resolves cleanly is not judged again.
+fn resolved(
+    py: Python<'_>,
+    mode: Mode,
+    global: &Global,
+    decision: Decision,
+    trusted_ipc: bool,
+) -> Decision {
+    let judge = match decision {
+        Decision::NotAllowed => mode == Mode::Warn,
+        Decision::Allowed(source) => !matches!(source, Source::Pack(_)),
+        Decision::HardDenied(_) => false,
+    };
+    if !judge || trusted_ipc {
+        return decision;
+    }
+    match resolve::hard_denied(py, &global.module, &global.name) {
+        Some(reason) => Decision::HardDenied(reason),
+        None => {
+            if matches!(decision, Decision::Allowed(_)) {
+                resolve::mark_clean(&global.module, &global.name);
+            }
+            decision
+        }
+    }
+}
+
+fn refused_args(py: Python<'_>, why: &str) -> PyErr {
+    ffi::raised_runtime_error(
+        py,
+        &format!("pickleguard refused a pickle global it could not read ({why})"),
+    )
 }

@@ -7,7 +7,7 @@ use pyo3::types::{PyString, PyTuple};
 
 use pyo3::exceptions::PyPermissionError;
 
-use crate::{caller, events, guard, refusal, Error};
+use crate::{caller, events, guard, lifetime, refusal, Error};
 
 #[pymodule]
 fn pickleguard(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -19,6 +19,11 @@ fn pickleguard(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mode, m)?)?;
     m.add_function(wrap_pyfunction!(activate_safe_ml_environment, m)?)?;
     m.add_function(wrap_pyfunction!(deactivate_safe_ml_environment, m)?)?;
+    // Only in the process's first interpreter: pyo3's classes belong to it (see
+    // `lifetime::later_lifetime`).
+    if !crate::lifetime::later_lifetime() {
+        crate::unpickler::add_to(m)?;
+    }
     Ok(())
 }
 
@@ -48,10 +53,11 @@ fn allowed() -> PyResult<Vec<String>> {
 /// is_active()
 /// --
 ///
-/// Whether pickles are being checked (mode `enforce` or `warn`).
+/// Whether pickles are being checked: the audit hook is registered for this interpreter and
+/// the mode is `enforce` or `warn`.
 #[pyfunction]
 fn is_active() -> PyResult<bool> {
-    Ok(guard::get()?.mode() != Mode::Off)
+    Ok(lifetime::hook_live() && guard::get()?.mode() != Mode::Off)
 }
 
 /// mode()

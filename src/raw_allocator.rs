@@ -10,11 +10,14 @@
 //! wraps the raw allocator in force so that this one pointer goes back to the allocator that
 //! made it. Every other call passes straight through, as CPython requires of a wrapper
 //! installed after start-up.
+//!
+//! The hook is registered again for every later lifetime of the interpreter (see
+//! [`crate::lifetime`]), so each registration records its own entry and allocator, and an
+//! allocator of ours still in force from an earlier lifetime is looked through, never wrapped.
 
 use std::ffi::c_void;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, Ordering};
-use std::sync::OnceLock;
 
 use crate::ffi::{self, MemAllocator};
 
@@ -27,11 +30,10 @@ unsafe impl Send for Saved {}
 // SAFETY: see above.
 unsafe impl Sync for Saved {}
 
-/// The raw allocator in force when the hook was registered.
-static AT_REGISTRATION: OnceLock<Saved> = OnceLock::new();
-/// The raw allocator in force when the hook list is about to be freed.
-static AT_CLEAR: OnceLock<Saved> = OnceLock::new();
-/// The block `PySys_AddAuditHook` allocated for the hook entry.
+/// The raw allocator in force when the hook was last registered (leaked: one small block per
+/// interpreter lifetime, and the allocators of ours point into it for the rest of the process).
+static AT_REGISTRATION: AtomicPtr<Saved> = AtomicPtr::new(ptr::null_mut());
+/// The block `PySys_AddAuditHook` allocated for the hook entry of the last registration.
 static ENTRY: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 
 /// Registers `hook` and remembers the block CPython allocated for it.
@@ -39,7 +41,10 @@ static ENTRY: AtomicPtr<c_void> = AtomicPtr::new(ptr::null_mut());
 /// # Safety
 /// Same as [`ffi::add_audit_hook`]: before `Py_Initialize`, on the initialising thread.
 pub unsafe fn add_audit_hook_recording_entry(hook: ffi::AuditHook) -> bool {
-    let original = AT_REGISTRATION.get_or_init(|| Saved(ffi::raw_allocator()));
+    let in_force = ffi::raw_allocator();
+    let original = saved(not_ours(in_force));
+    ENTRY.store(ptr::null_mut(), Ordering::Release);
+    AT_REGISTRATION.store(ptr::from_ref(original).cast_mut(), Ordering::Release);
     let recording = MemAllocator {
         ctx: context(original),
         malloc: Some(record_malloc),
@@ -53,8 +58,36 @@ pub unsafe fn add_audit_hook_recording_entry(hook: ffi::AuditHook) -> bool {
     // SAFETY: the caller guarantees the pre-initialisation context.
     let added = unsafe { ffi::add_audit_hook(hook) };
     // SAFETY: puts back exactly the allocator that was in force.
-    unsafe { ffi::set_raw_allocator(original.0) };
+    unsafe { ffi::set_raw_allocator(in_force) };
     added
+}
+
+/// A copy of `allocator` at a stable address, for the rest of the process.
+fn saved(allocator: MemAllocator) -> &'static Saved {
+    Box::leak(Box::new(Saved(allocator)))
+}
+
+/// The allocator under any of this module's wrappers, which may still be in force from an
+/// earlier lifetime of the interpreter.
+fn not_ours(mut allocator: MemAllocator) -> MemAllocator {
+    let ours: [*const (); 2] = [
+        free_entry_with_its_allocator as *const (),
+        forward_free as *const (),
+    ];
+    while allocator
+        .free
+        .is_some_and(|free| ours.contains(&(free as *const ())))
+    {
+        // SAFETY: this module installs its functions only with a `context` pointer.
+        allocator = *unsafe { inner(allocator.ctx) };
+    }
+    allocator
+}
+
+fn registration() -> Option<&'static Saved> {
+    let original = AT_REGISTRATION.load(Ordering::Acquire);
+    // SAFETY: non-null values come from `saved`, which leaks them for the whole process.
+    (!original.is_null()).then(|| unsafe { &*original })
 }
 
 /// Called on `cpython._PySys_ClearAuditHooks`, just before CPython frees the hook list.
@@ -63,14 +96,17 @@ pub unsafe fn add_audit_hook_recording_entry(hook: ffi::AuditHook) -> bool {
 /// The caller must hold the GIL, in the audit hook for that event.
 pub unsafe fn before_hook_list_freed() {
     let entry = ENTRY.load(Ordering::Acquire);
-    let (Some(original), false) = (AT_REGISTRATION.get(), entry.is_null()) else {
+    let (Some(original), false) = (registration(), entry.is_null()) else {
         return;
     };
-    let current = ffi::raw_allocator();
-    if same_allocator(&current, &original.0) || AT_CLEAR.get().is_some() {
+    let in_force = ffi::raw_allocator();
+    let current = not_ours(in_force);
+    if same_allocator(&current, &original.0) {
+        // The allocator in force frees the entry correctly, directly or through a wrapper of
+        // ours from an earlier lifetime, which checks the current ENTRY itself.
         return;
     }
-    let current = AT_CLEAR.get_or_init(|| Saved(current));
+    let current = saved(current);
     let wrapper = MemAllocator {
         ctx: context(current),
         malloc: Some(forward_malloc),
@@ -153,7 +189,7 @@ unsafe extern "C" fn forward_free(ctx: *mut c_void, block: *mut c_void) {
 
 unsafe extern "C" fn free_entry_with_its_allocator(ctx: *mut c_void, block: *mut c_void) {
     let entry = ENTRY.load(Ordering::Acquire);
-    match AT_REGISTRATION.get() {
+    match registration() {
         Some(original) if !block.is_null() && block == entry => {
             ENTRY.store(ptr::null_mut(), Ordering::Release);
             // SAFETY: the entry was allocated by `original`, so it is freed by it.

@@ -20,7 +20,7 @@ pub fn run(config: Option<PathBuf>, quiet: bool) -> Result<ExitCode, Error> {
             (Some(path), true) => Some(OsString::from(path)),
             _ => std::env::var_os(name),
         },
-        |path| std::fs::read_to_string(path),
+        pickleguard_policy::settings::read_config_file,
     );
     // A problem with the file the user named names the option, not the variable.
     if config.is_some() {

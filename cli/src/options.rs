@@ -55,7 +55,7 @@ impl PolicyOptions {
                     .map(|(_, value)| value.clone())
                     .or_else(|| std::env::var_os(name))
             },
-            |path| std::fs::read_to_string(path),
+            pickleguard_policy::settings::read_config_file,
         );
         for problem in &mut settings.problems {
             for (var, _) in &env {

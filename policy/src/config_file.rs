@@ -6,6 +6,7 @@
 //! mode = "enforce"                 # enforce | warn | off
 //! packs = ["sklearn"]              # "ml" is always on
 //! lock = true                      # Python code may not weaken the policy
+//! require = true                   # a Python process that cannot be protected does not run
 //! trust_ipc = true                 # multiprocessing's own pickles skip the allowlist
 //! record = "/var/lib/pickleguard/records.toml"
 //! allow = [
@@ -19,6 +20,7 @@
 //! file = "/var/log/pickleguard.jsonl"
 //! ```
 
+use std::cell::OnceCell;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -26,12 +28,16 @@ use std::str::FromStr;
 use toml::de::{DeTable, DeValue};
 use toml::Spanned;
 
-use crate::settings::Flag;
+use crate::settings::{clip_message, Flag};
 use crate::{Error, Global, Problem, Settings, Source};
 
 /// Applies the file's settings onto `settings`, noting each problem.
 pub(crate) fn apply(path: &Path, text: &str, settings: &mut Settings) {
-    let file = File { path, text };
+    let file = File {
+        path,
+        text,
+        line_starts: OnceCell::new(),
+    };
     let first_problem = settings.problems.len();
     let (table, errors) = DeTable::parse_recoverable(text);
     if !errors.is_empty() {
@@ -62,6 +68,11 @@ pub(crate) fn apply(path: &Path, text: &str, settings: &mut Settings) {
                     settings.lock = lock;
                 }
             }
+            "require" => {
+                if let Some(require) = file.flag(settings, value) {
+                    settings.require = require;
+                }
+            }
             "trust_ipc" => {
                 if let Some(trust) = file.flag(settings, value) {
                     settings.trust_ipc = trust;
@@ -87,10 +98,17 @@ pub(crate) fn apply(path: &Path, text: &str, settings: &mut Settings) {
                 }
             }
             "log" => file.log(settings, value),
+            "allow_code" => {
+                for item in file.array(settings, value, "a list of code archive formats") {
+                    if let Some(format) = file.parsed(settings, item) {
+                        settings.allow_code_format(format);
+                    }
+                }
+            }
             other => file.problem(
                 settings,
                 key.span(),
-                format!("unknown setting `{other}`: the settings are mode, packs, allow, lock, trust_ipc, record and [log]"),
+                format!("unknown setting `{other}`: the settings are mode, packs, allow, allow_code, lock, require, trust_ipc, record and [log]"),
             ),
         }
     }
@@ -108,6 +126,9 @@ pub(crate) fn apply(path: &Path, text: &str, settings: &mut Settings) {
 struct File<'a> {
     path: &'a Path,
     text: &'a str,
+    /// Where each line starts, computed once on first use: every line number is then a binary
+    /// search, so a file full of errors costs linear time, not quadratic.
+    line_starts: OnceCell<Vec<usize>>,
 }
 
 impl File<'_> {
@@ -115,16 +136,19 @@ impl File<'_> {
         let line = self.line(&at);
         settings.problems.push(Problem::new(
             format!("{}:{line}", self.path.display()),
-            message,
+            clip_message(message),
         ));
     }
 
     /// The 1-based line a span starts on.
     fn line(&self, at: &Range<usize>) -> u32 {
-        let line = 1 + self.text[..at.start.min(self.text.len())]
-            .matches('\n')
-            .count();
-        u32::try_from(line).unwrap_or(u32::MAX)
+        let starts = self.line_starts.get_or_init(|| {
+            std::iter::once(0)
+                .chain(self.text.match_indices('\n').map(|(at, _)| at + 1))
+                .collect()
+        });
+        let line = starts.partition_point(|&start| start <= at.start);
+        u32::try_from(line.max(1)).unwrap_or(u32::MAX)
     }
 
     fn string(

@@ -101,7 +101,15 @@ impl Policy {
         source: Source,
         reason: Option<String>,
     ) -> Result<(), Error> {
-        if let Some(why) = hard_deny::check(&global.module, &global.name) {
+        // The Python 2 spelling (`__builtin__.eval`) of a hard-denied pair is refused too:
+        // protocols 0-2 import what it maps to.
+        let mapped = py2::map(&global.module, &global.name);
+        let spellings = [Some((global.module.as_str(), global.name.as_str())), mapped];
+        if let Some(why) = spellings
+            .iter()
+            .flatten()
+            .find_map(|&(m, n)| hard_deny::check(m, n))
+        {
             return Err(Error::HardDenied {
                 entry: global.to_string(),
                 reason: why,

@@ -4,7 +4,12 @@
 //! reach the same decision for the same `(module, name)` pair.
 //!
 //! * [`Global`] is an exact `(module, name)` pair, parsed from `module.name` or `module:qualname`.
-//! * [`packs`] holds the curated allowlists, each entry with a one-line reason.
+//! * [`packs`] holds the curated allowlists, read at build time from `policy/packs/*.toml`: each
+//!   entry with a one-line reason, the opcodes that may apply it and the checks it must pass.
+//! * [`reconstruct`] holds those checks: what a pickle may *do* with an allowed global (a
+//!   dtype's state, an array's bytes, a tensor's view, a codec), shared by the runtime
+//!   unpickler and the scanner through [`reconstruct::plan`], [`reconstruct::check_apply`] and
+//!   [`reconstruct::check_build`].
 //! * [`hard_deny`] lists globals that no configuration can allow.
 //! * [`Policy::decide`] turns the raw names a pickle asks for into a [`Decision`], checking every
 //!   spelling CPython may import (the raw name and its Python 2 mapping).

@@ -7,7 +7,9 @@
 
 use std::ffi::OsString;
 use std::fmt;
-use std::io;
+use std::fs::{File, Metadata};
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -35,10 +37,24 @@ pub mod vars {
     pub const LOG_FORMAT: &str = "PICKLEGUARD_LOG_FORMAT";
     /// File to append log lines to instead of stderr.
     pub const LOG_FILE: &str = "PICKLEGUARD_LOG_FILE";
+    /// `1`: a Python process that cannot be protected exits before running any Python code.
+    pub const REQUIRE: &str = "PICKLEGUARD_REQUIRE";
+    /// Code-bearing archive formats allowed to load, comma-separated (`torchscript`,
+    /// `torch.package`).
+    pub const ALLOW_CODE: &str = "PICKLEGUARD_ALLOW_CODE";
 }
 
 /// The config file read when `PICKLEGUARD_CONFIG` is unset, if it exists.
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/pickleguard/pickleguard.toml";
+
+/// The largest config file read: 1 MiB, far more than any real allowlist needs.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// The most problems kept (and so printed); one more line counts the rest.
+pub const MAX_PROBLEMS: usize = 20;
+
+/// The longest user-supplied text quoted in a problem (a value, an entry), in bytes.
+pub const MAX_QUOTED: usize = 120;
 
 /// What the guard does with a global that is not allowed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -104,8 +120,12 @@ pub struct Settings {
     pub record: Option<PathBuf>,
     /// Logging.
     pub log: LogSettings,
+    /// A Python process that cannot be protected must exit before running any Python code.
+    pub require: bool,
     /// The config file that was read, if any.
     pub config_file: Option<PathBuf>,
+    /// Code-bearing archive formats allowed to load (`allow_code`); none by default.
+    pub allow_code: Vec<CodeFormat>,
     /// Everything that was wrong, in the order found.
     pub problems: Vec<Problem>,
 }
@@ -119,7 +139,9 @@ impl Default for Settings {
             trust_ipc: true,
             record: None,
             log: LogSettings::default(),
+            require: false,
             config_file: None,
+            allow_code: Vec::new(),
             problems: Vec::new(),
         }
     }
@@ -128,10 +150,31 @@ impl Default for Settings {
 impl Settings {
     /// Reads the process environment and the config file it names.
     pub fn from_process() -> Self {
-        Self::load(
-            |name| std::env::var_os(name),
-            |path| std::fs::read_to_string(path),
-        )
+        Self::load(|name| std::env::var_os(name), read_config_file)
+    }
+
+    /// The settings of a process in secure-execution mode (setuid, setgid or raised file
+    /// capabilities), whose environment belongs to a less privileged caller: no variable is
+    /// read, only [`DEFAULT_CONFIG_PATH`] counts, and only if root owns it and its directory
+    /// and no one else may write them. Nothing is written to a file named by configuration
+    /// either: logs go to stderr and nothing is recorded.
+    pub fn for_secure_execution() -> Self {
+        let mut settings = Self::load(|_| None, read_trusted_config_file);
+        let origin = DEFAULT_CONFIG_PATH;
+        if let Some(file) = settings.log.file.take() {
+            settings.problems.push(Problem::new(
+                format!("{origin}: log.file = {}", file.display()),
+                "a setuid, setgid or capability process writes no log file; logging to stderr"
+                    .into(),
+            ));
+        }
+        if let Some(file) = settings.record.take() {
+            settings.problems.push(Problem::new(
+                format!("{origin}: record = {}", file.display()),
+                "a setuid, setgid or capability process records nothing".into(),
+            ));
+        }
+        settings
     }
 
     /// Reads the settings through `env` and `read_file`, so tests can supply both.
@@ -160,6 +203,7 @@ impl Settings {
         env.apply(&mut settings);
         let mut problems = env.problems;
         settings.problems.append(&mut problems);
+        cap_problems(&mut settings.problems);
         settings
     }
 }
@@ -176,7 +220,7 @@ impl EnvReader<'_> {
             Ok(text) => Some(text),
             Err(raw) => {
                 self.problems.push(Problem::new(
-                    format!("{var}={raw:?}"),
+                    format!("{var}={}", clip(&format!("{raw:?}"))),
                     "the value is not valid UTF-8; it is ignored".into(),
                 ));
                 None
@@ -191,8 +235,8 @@ impl EnvReader<'_> {
             Ok(parsed) => Some(parsed),
             Err(err) => {
                 self.problems.push(Problem::new(
-                    format!("{var}={value}"),
-                    format!("{err}; the variable is ignored"),
+                    format!("{var}={}", clip(&value)),
+                    clip_message(format!("{err}; the variable is ignored")),
                 ));
                 None
             }
@@ -202,6 +246,9 @@ impl EnvReader<'_> {
     fn apply(&mut self, settings: &mut Settings) {
         if let Some(mode) = self.parsed::<Mode>(vars::MODE) {
             settings.mode = mode;
+        }
+        if let Some(Flag(require)) = self.parsed(vars::REQUIRE) {
+            settings.require = require;
         }
         if let Some(Flag(lock)) = self.parsed(vars::LOCK) {
             settings.lock = lock;
@@ -225,9 +272,20 @@ impl EnvReader<'_> {
             for pack in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
                 if let Err(err) = settings.policy.enable_pack(pack) {
                     self.problems.push(Problem::new(
-                        format!("{}={value}", vars::PACKS),
-                        format!("{err}; the other packs apply"),
+                        format!("{}={}", vars::PACKS, clip(pack)),
+                        clip_message(format!("{err}; the other packs apply")),
                     ));
+                }
+            }
+        }
+        if let Some(value) = self.get(vars::ALLOW_CODE) {
+            for item in value.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+                match item.parse() {
+                    Ok(format) => settings.allow_code_format(format),
+                    Err(err) => self.problems.push(Problem::new(
+                        format!("{}={value}", vars::ALLOW_CODE),
+                        format!("{err}; that entry is ignored and the rest apply"),
+                    )),
                 }
             }
         }
@@ -236,12 +294,153 @@ impl EnvReader<'_> {
                 let added = Global::parse(entry)
                     .and_then(|global| settings.policy.allow(&global, Source::Env, None));
                 if let Err(err) = added {
+                    // The entry alone, never the whole value: 10,000 bad entries must not
+                    // print the value 10,000 times.
                     self.problems.push(Problem::new(
-                        format!("{}={value}", vars::ALLOW),
-                        format!("{err}; that entry is ignored and the rest apply"),
+                        format!("{}={}", vars::ALLOW, clip(entry.trim())),
+                        clip_message(format!("{err}; that entry is ignored and the rest apply")),
                     ));
                 }
             }
+        }
+    }
+}
+
+/// `text`, cut to [`MAX_QUOTED`] bytes (at a character boundary) with a note of its full size.
+pub fn clip(text: &str) -> String {
+    if text.len() <= MAX_QUOTED {
+        return text.to_string();
+    }
+    let mut end = MAX_QUOTED;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &text[..end], text.len())
+}
+
+/// A problem message, which may quote user text, cut to a few times [`MAX_QUOTED`].
+pub(crate) fn clip_message(message: String) -> String {
+    let limit = 4 * MAX_QUOTED;
+    if message.len() <= limit {
+        return message;
+    }
+    let mut end = limit;
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}... ({} bytes)", &message[..end], message.len())
+}
+
+/// Keeps the first [`MAX_PROBLEMS`] problems and replaces the rest with one line counting them.
+fn cap_problems(problems: &mut Vec<Problem>) {
+    if problems.len() <= MAX_PROBLEMS {
+        return;
+    }
+    let rest = problems.len() - MAX_PROBLEMS;
+    problems.truncate(MAX_PROBLEMS);
+    problems.push(Problem::new(
+        "more problems".into(),
+        format!("{rest} more not shown; fix the ones above first"),
+    ));
+}
+
+/// Reads a config file: a regular file (never a FIFO, device or directory, which could block
+/// or never end) of at most [`MAX_CONFIG_BYTES`].
+pub fn read_config_file(path: &Path) -> io::Result<String> {
+    read_bounded(path, |_| Ok(()))
+}
+
+/// [`read_config_file`] for secure-execution mode: the file and its directory must also be
+/// owned by root and writable by no one else.
+pub fn read_trusted_config_file(path: &Path) -> io::Result<String> {
+    let directory = path.parent().unwrap_or(Path::new("/"));
+    trusted(&std::fs::metadata(directory)?, "its directory")?;
+    read_bounded(path, |opened| trusted(opened, "it"))
+}
+
+fn trusted(metadata: &Metadata, what: &str) -> io::Result<()> {
+    if metadata.uid() != 0 || metadata.mode() & 0o022 != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!("{what} must be owned by root and writable by no one else in a setuid, setgid or capability process"),
+        ));
+    }
+    Ok(())
+}
+
+fn read_bounded(path: &Path, check: impl Fn(&Metadata) -> io::Result<()>) -> io::Result<String> {
+    let regular = |metadata: &Metadata| {
+        if !metadata.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "it is not a regular file",
+            ));
+        }
+        if metadata.len() > MAX_CONFIG_BYTES {
+            return Err(too_large());
+        }
+        Ok(())
+    };
+    // `stat` first: opening a FIFO would block until a writer comes.
+    regular(&std::fs::metadata(path)?)?;
+    let file = File::open(path)?;
+    let opened = file.metadata()?;
+    regular(&opened)?;
+    check(&opened)?;
+    let mut text = String::new();
+    file.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(too_large());
+    }
+    Ok(text)
+}
+
+fn too_large() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("it is larger than the {MAX_CONFIG_BYTES}-byte limit"),
+    )
+}
+
+/// An archive format that carries code which runs when it loads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeFormat {
+    /// TorchScript archives: `torch.jit.load`, and `torch.load` of one.
+    TorchScript,
+    /// torch.package archives: `torch.package.PackageImporter`.
+    TorchPackage,
+}
+
+impl CodeFormat {
+    /// The name used in `allow_code` and `PICKLEGUARD_ALLOW_CODE`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CodeFormat::TorchScript => "torchscript",
+            CodeFormat::TorchPackage => "torch.package",
+        }
+    }
+}
+
+impl FromStr for CodeFormat {
+    type Err = Error;
+
+    fn from_str(value: &str) -> Result<Self, Error> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "torchscript" => Ok(CodeFormat::TorchScript),
+            "torch.package" => Ok(CodeFormat::TorchPackage),
+            _ => Err(Error::BadValue {
+                value: value.to_string(),
+                expected: "a code archive format: `torchscript` or `torch.package`",
+            }),
+        }
+    }
+}
+
+impl Settings {
+    /// Allows one code-bearing archive format; allowing it twice is harmless.
+    pub fn allow_code_format(&mut self, format: CodeFormat) {
+        if !self.allow_code.contains(&format) {
+            self.allow_code.push(format);
         }
     }
 }
@@ -616,5 +815,189 @@ format = "xml"
             p[0]
         );
         assert_eq!(s.mode, Mode::Enforce);
+    }
+
+    #[test]
+    fn require_comes_from_the_environment_or_the_file() {
+        assert!(!load(&[], None).require);
+        assert!(load(&[(vars::REQUIRE, "1")], None).require);
+        assert!(with_file(&[], "require = true\n").require);
+        let s = with_file(&[(vars::REQUIRE, "0")], "require = true\n");
+        assert!(!s.require, "env beats file");
+    }
+
+    /// A scratch directory for file-reading tests.
+    fn scratch(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("pickleguard-policy-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        dir
+    }
+
+    #[test]
+    fn only_bounded_regular_files_are_read() {
+        let dir = scratch("bounded");
+        let small = dir.join("small.toml");
+        std::fs::write(&small, "mode = \"warn\"\n").unwrap();
+        assert_eq!(read_config_file(&small).unwrap(), "mode = \"warn\"\n");
+
+        let limit = usize::try_from(MAX_CONFIG_BYTES).unwrap();
+        let exact = dir.join("exact.toml");
+        std::fs::write(&exact, "#".repeat(limit)).unwrap();
+        assert_eq!(read_config_file(&exact).unwrap().len(), limit);
+        let large = dir.join("large.toml");
+        std::fs::write(&large, "#".repeat(limit + 1)).unwrap();
+        let err = read_config_file(&large).unwrap_err().to_string();
+        assert!(err.contains("larger than the 1048576-byte limit"), "{err}");
+
+        // Never ends, and would exhaust memory.
+        let err = read_config_file(Path::new("/dev/zero")).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+        let err = read_config_file(&dir).unwrap_err();
+        assert!(err.to_string().contains("not a regular file"), "{err}");
+
+        // Opening a FIFO would wait for a writer forever.
+        let fifo = dir.join("fifo.toml");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        if made.is_ok_and(|status| status.success()) {
+            let err = read_config_file(&fifo).unwrap_err();
+            assert!(err.to_string().contains("not a regular file"), "{err}");
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_config_file_is_never_read_past_the_cap_through_settings() {
+        let s = Settings::load(
+            |name| (name == vars::CONFIG).then(|| OsString::from("/dev/zero")),
+            read_config_file,
+        );
+        let p = problems(&s);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(
+            p[0].starts_with("PICKLEGUARD_CONFIG=/dev/zero: cannot read the config file: it is not a regular file"),
+            "{}",
+            p[0]
+        );
+    }
+
+    #[test]
+    fn python2_spellings_of_hard_denied_globals_are_refused() {
+        let s = with_file(
+            &[(vars::ALLOW, "__builtin__.eval,copy_reg._reconstructor")],
+            "allow = [\"__builtin__.exec\", \"commands.getoutput\"]\n",
+        );
+        let p = problems(&s);
+        assert_eq!(p.len(), 3, "{p:#?}");
+        assert!(
+            p[0].contains("`__builtin__.exec` is hard-denied"),
+            "{}",
+            p[0]
+        );
+        assert!(
+            p[1].contains("`commands.getoutput` is hard-denied"),
+            "{}",
+            p[1]
+        );
+        assert!(
+            p[2].starts_with(
+                "PICKLEGUARD_ALLOW=__builtin__.eval: `__builtin__.eval` is hard-denied"
+            ),
+            "{}",
+            p[2]
+        );
+        assert!(matches!(
+            s.policy.decide("__builtin__", "eval"),
+            Decision::HardDenied(_)
+        ));
+    }
+
+    #[test]
+    fn problems_are_bounded_in_size_and_number() {
+        let entries: Vec<String> = (0..10_000).map(|i| format!("bad{i}")).collect();
+        let value = entries.join(",");
+        let long_mode = "x".repeat(100_000);
+        let s = load(&[(vars::ALLOW, &value), (vars::MODE, &long_mode)], None);
+        let p = problems(&s);
+        assert_eq!(p.len(), MAX_PROBLEMS + 1, "{p:#?}");
+        assert!(p.iter().all(|line| line.len() < 1200), "{p:#?}");
+        assert!(
+            p[0].starts_with("PICKLEGUARD_MODE=xxx") && p[0].contains("(100000 bytes)"),
+            "{}",
+            p[0]
+        );
+        assert!(p[1].starts_with("PICKLEGUARD_ALLOW=bad0: "), "{}", p[1]);
+        assert_eq!(
+            p[MAX_PROBLEMS],
+            format!(
+                "more problems: {} more not shown; fix the ones above first",
+                10_001 - MAX_PROBLEMS
+            )
+        );
+    }
+
+    #[test]
+    fn a_large_broken_file_is_reported_in_linear_time() {
+        // One unclosed string per line: every line is an error.
+        let line = "key = \"unterminated\n";
+        let text = line.repeat((MAX_CONFIG_BYTES as usize) / line.len());
+        let started = std::time::Instant::now();
+        let s = with_file(&[], &text);
+        let elapsed = started.elapsed();
+        let p = problems(&s);
+        assert_eq!(p.len(), MAX_PROBLEMS + 1);
+        assert!(p[0].starts_with("/etc/pg.toml:1:"), "{}", p[0]);
+        let rest: usize = p[MAX_PROBLEMS]
+            .strip_prefix("more problems: ")
+            .and_then(|tail| tail.split(' ').next()?.parse().ok())
+            .unwrap_or_else(|| panic!("{}", p[MAX_PROBLEMS]));
+        assert!(rest > 10_000, "every line is an error: {rest}");
+        assert!(
+            elapsed < std::time::Duration::from_secs(10),
+            "{elapsed:?} for a 1 MiB file"
+        );
+    }
+}
+
+/// `allow_code`: code-bearing archive formats are refused unless named, in the file or the env.
+#[cfg(test)]
+mod allow_code_tests {
+    use super::*;
+
+    fn load(env: &[(&str, &str)], file: &str) -> Settings {
+        let env: Vec<(String, OsString)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), OsString::from(v)))
+            .chain([(vars::CONFIG.to_string(), OsString::from("/etc/pg.toml"))])
+            .collect();
+        let file = file.to_string();
+        Settings::load(
+            |name| env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()),
+            |_| Ok(file.clone()),
+        )
+    }
+
+    #[test]
+    fn code_archives_are_refused_unless_allowed() {
+        assert!(load(&[], "").allow_code.is_empty());
+        let from_file = load(&[], "allow_code = [\"torchscript\"]\n");
+        assert_eq!(from_file.allow_code, vec![CodeFormat::TorchScript]);
+        assert!(from_file.problems.is_empty(), "{:?}", from_file.problems);
+        let both = load(
+            &[(vars::ALLOW_CODE, "torch.package, torchscript")],
+            "allow_code = [\"torchscript\"]\n",
+        );
+        assert_eq!(
+            both.allow_code,
+            vec![CodeFormat::TorchScript, CodeFormat::TorchPackage]
+        );
+    }
+
+    #[test]
+    fn an_unknown_code_format_is_a_problem_and_allows_nothing() {
+        let settings = load(&[(vars::ALLOW_CODE, "pickle")], "allow_code = [\"exe\"]\n");
+        assert!(settings.allow_code.is_empty());
+        assert_eq!(settings.problems.len(), 2, "{:?}", settings.problems);
     }
 }

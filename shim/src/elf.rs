@@ -202,3 +202,105 @@ fn word(bytes: &[u8], (at, width): (usize, usize)) -> Option<u64> {
     let raw: [u8; 8] = bytes.get(at..at.checked_add(8)?)?.try_into().ok()?;
     Some(u64::from_ne_bytes(raw))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    use std::path::{Path, PathBuf};
+
+    fn check_bytes(name: &str, bytes: &[u8]) -> Result<(), Defect> {
+        let dir = std::env::temp_dir().join(format!("pickleguard-shim-elf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(name);
+        std::fs::write(&path, bytes).unwrap();
+        let result = check_path(&path);
+        let _ = std::fs::remove_file(&path);
+        result
+    }
+
+    fn check_path(path: &Path) -> Result<(), Defect> {
+        let c_path = CString::new(path.as_os_str().as_bytes()).unwrap();
+        let file = File::open(&c_path).unwrap();
+        let size = file.facts().unwrap().size;
+        check(&file, size)
+    }
+
+    /// A whole position-independent ELF of this machine: the test executable itself.
+    fn sample() -> (PathBuf, Vec<u8>) {
+        let path = std::env::current_exe().unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        (path, bytes)
+    }
+
+    #[test]
+    fn a_whole_library_passes() {
+        let (path, _) = sample();
+        assert_eq!(check_path(&path), Ok(()));
+    }
+
+    #[test]
+    fn every_truncation_is_refused() {
+        let (_, bytes) = sample();
+        let cuts = [
+            0,
+            1,
+            4,
+            16,
+            63,
+            64,
+            200,
+            4096,
+            bytes.len() / 2,
+            bytes.len() - 1,
+        ];
+        for cut in cuts {
+            let result = check_bytes(&format!("cut-{cut}"), &bytes[..cut]);
+            assert!(
+                result.is_err(),
+                "a file cut at {cut} of {} passed",
+                bytes.len()
+            );
+        }
+    }
+
+    #[test]
+    fn foreign_and_forged_headers_are_refused() {
+        let (_, bytes) = sample();
+        assert_eq!(
+            check_bytes("text", b"not an ELF file at all"),
+            Err(Defect::NotElf)
+        );
+
+        let mut other_class = bytes.clone();
+        other_class[4] = if CLASS == 2 { 1 } else { 2 };
+        assert_eq!(check_bytes("class", &other_class), Err(Defect::WrongKind));
+
+        let mut other_machine = bytes.clone();
+        other_machine[18] ^= 0x55;
+        assert_eq!(
+            check_bytes("machine", &other_machine),
+            Err(Defect::WrongKind)
+        );
+
+        let mut executable = bytes.clone();
+        executable[16] = 2; // ET_EXEC
+        assert_eq!(check_bytes("exec", &executable), Err(Defect::WrongKind));
+
+        let mut many = bytes.clone();
+        many[LAYOUT.phnum_at] = 0xff;
+        many[LAYOUT.phnum_at + 1] = 0xff;
+        assert_eq!(check_bytes("phnum", &many), Err(Defect::Malformed));
+
+        let mut far = bytes.clone();
+        let (at, width) = LAYOUT.phoff;
+        far[at..at + width].fill(0xff);
+        assert!(check_bytes("phoff", &far).is_err());
+
+        let mut sections = bytes.clone();
+        let (at, width) = LAYOUT.shoff;
+        sections[at..at + width].fill(0x7f);
+        assert!(check_bytes("shoff", &sections).is_err());
+    }
+}

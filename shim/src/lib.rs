@@ -15,15 +15,25 @@
 //! In secure-execution mode (setuid, setgid, file capabilities: `AT_SECURE`) no environment
 //! variable is read: the core is only ever the one beside the shim, owned by root and writable
 //! by no one else.
-#![no_std]
-#![deny(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    clippy::indexing_slicing
+// Unit tests run under the std test harness; the library itself is `no_std`.
+#![cfg_attr(not(test), no_std)]
+// The library has no panic path (build.rs fails the link otherwise); tests may panic.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing
+    )
 )]
 
 mod elf;
+#[cfg(pickleguard_shim_late_dlopen)]
+// In the rlib that `cargo clippy` checks, the interposer is not exported, so nothing calls it.
+#[cfg_attr(not(pickleguard_shim_cdylib), allow(dead_code))]
+mod late;
+mod require;
 mod sys;
 mod text;
 
@@ -42,6 +52,8 @@ const VERSION: &[u8] = env!("CARGO_PKG_VERSION").as_bytes();
 static VERSION_MARK: &str = concat!("pickleguard-shim-version=", env!("CARGO_PKG_VERSION"), ";");
 /// Exit status of a Python process that must be protected and cannot be (`EX_UNAVAILABLE`).
 const EXIT_UNPROTECTED: c_int = 69;
+/// `pickleguard_install`'s status when it failed and the configuration requires protection.
+const CORE_FAILED_REQUIRED: c_int = 3;
 
 /// The constructor, run by the dynamic loader when the shim is loaded, before `main`.
 #[used]
@@ -50,12 +62,20 @@ static CONSTRUCTOR: extern "C" fn() = constructor;
 
 extern "C" fn constructor() {
     // Every copy of the shim in the process funnels into the first one in the global scope,
-    // so two installed copies still give one core and one policy.
+    // so two installed copies still give one core and one policy. (For preloaded copies the
+    // loader's symbol interposition already does this; the lookup also covers a copy loaded
+    // later with RTLD_LOCAL.)
     let first = sys::global_symbol(c"pickleguard_shim_protect");
-    let own = pickleguard_shim_protect as extern "C" fn();
-    if first.is_null() || first == own as *mut c_void {
-        own();
+    // Which copy defines `first` is decided by the object its address lies in: comparing it
+    // with `pickleguard_shim_protect as fn()` is not enough, since the compiler may call the
+    // local function directly while the address it compares comes from the global lookup.
+    if first.is_null() || sys::same_object(first, constructor as *const c_void) {
+        pickleguard_shim_protect();
     } else {
+        // The first copy also watches `dlopen` for a late libpython; this one's interposer
+        // only passes calls on (it is reached through the first one's RTLD_NEXT lookup).
+        #[cfg(pickleguard_shim_late_dlopen)]
+        late::settled();
         // SAFETY: every version of the shim exports `pickleguard_shim_protect` as
         // `extern "C" fn()`.
         unsafe { sys::call_void(first) };
@@ -70,27 +90,64 @@ pub extern "C" fn pickleguard_shim_protect() {
     if DONE.swap(true, Ordering::AcqRel) {
         return;
     }
+    if protect() {
+        #[cfg(pickleguard_shim_late_dlopen)]
+        late::settled();
+    }
+}
+
+/// Loads the core if the process has a CPython now. Returns whether it has one (protected, or
+/// reported as not protectable); if not, the `dlopen` interposer keeps watching (`late`).
+fn protect() -> bool {
     let secure = sys::secure_execution();
     let mut path = Text::new();
-    if let Err(why) = load_core_if_python(secure, &mut path) {
-        why.report();
-        if required(secure) {
-            require_failed();
+    match load_core_if_python(secure, &mut path) {
+        Ok(python) => python,
+        Err(why) => {
+            why.report();
+            if matches!(why, Unprotected::CoreFailedRequired) || require::required(secure) {
+                require_failed();
+            }
+            true
         }
     }
+}
+
+/// A libpython the host `dlopen`ed after `main` started (`late`): protect it now, before the
+/// host can call `Py_Initialize`.
+#[cfg(pickleguard_shim_late_dlopen)]
+#[cfg_attr(not(pickleguard_shim_cdylib), allow(dead_code))]
+fn protect_late_python() {
+    if sys::global_symbol(c"PySys_AddAuditHook").is_null() {
+        // The object has the symbol but keeps it out of the global scope, where the core
+        // binds its Python symbols (extension modules need it there too).
+        Unprotected::LocalLibpython.report();
+        if require::required(sys::secure_execution()) {
+            require_failed();
+        }
+        return;
+    }
+    protect();
 }
 
 /// Why a Python process is not protected.
 enum Unprotected<'a> {
     /// A CPython older than 3.8: no audit hooks.
     NoAuditHooks,
+    /// A libpython `dlopen`ed after start-up without `RTLD_GLOBAL`.
+    #[cfg_attr(
+        any(not(pickleguard_shim_late_dlopen), not(pickleguard_shim_cdylib)),
+        allow(dead_code)
+    )]
+    LocalLibpython,
     /// The shim's own path could not be found, or the core's path is too long.
     NoCorePath,
     /// The core file cannot be opened (and the system's reason).
     CannotOpen(&'a [u8], &'a [u8]),
     /// The core file is not a regular file.
     NotRegular(&'a [u8]),
-    /// In secure-execution mode, a core not owned by root or writable by others.
+    /// In secure-execution mode, a core (or its directory) not owned by root or writable by
+    /// others.
     Untrusted(&'a [u8]),
     /// The core file is damaged or for another machine.
     Damaged(&'a [u8], elf::Defect),
@@ -102,17 +159,24 @@ enum Unprotected<'a> {
     VersionMismatch(&'a [u8], &'a [u8]),
     /// The core ran and reported (on stderr) that it could not protect the process.
     CoreFailed,
+    /// As `CoreFailed`, and the configuration the core read requires protection.
+    CoreFailedRequired,
 }
 
 impl Unprotected<'_> {
     /// Prints the one line (the core prints its own).
     fn report(&self) {
-        let mut line = Text::<1024>::new();
+        // Room for two paths (the loader's message repeats the path) and the words around
+        // them, so the line's end is never cut.
+        let mut line = Text::<{ 3 * sys::PATH_MAX }>::new();
         line.push_cut(b"pickleguard: ");
         match *self {
             Unprotected::NoAuditHooks => {
                 line.push_cut(b"this Python has no audit hooks (CPython < 3.8)")
             }
+            Unprotected::LocalLibpython => line.push_cut(
+                b"libpython was loaded with dlopen(RTLD_LOCAL) after start-up, so the core cannot bind to it",
+            ),
             Unprotected::NoCorePath => {
                 line.push_cut(
                     b"cannot find the core library (the shim's own path is unknown or too long)",
@@ -132,7 +196,7 @@ impl Unprotected<'_> {
             Unprotected::Untrusted(path) => {
                 line.push_cut(b"the core library `");
                 line.push_cut(path);
-                line.push_cut(b"` is not owned by root or is writable by others, and this is a setuid, setgid or capability process");
+                line.push_cut(b"` or its directory is not owned by root or is writable by others, and this is a setuid, setgid or capability process");
             }
             Unprotected::Damaged(path, defect) => {
                 line.push_cut(b"the core library `");
@@ -161,21 +225,22 @@ impl Unprotected<'_> {
                 line.push_cut(VERSION);
                 line.push_cut(b"`; install both from the same build");
             }
-            Unprotected::CoreFailed => return,
+            Unprotected::CoreFailed | Unprotected::CoreFailedRequired => return,
         }
         line.push_cut(b"; this process is NOT protected against unsafe pickles\n");
         sys::write_stderr(line.as_bytes());
     }
 }
 
+/// `Ok(false)` when the process has no CPython (yet), `Ok(true)` when it is protected.
 fn load_core_if_python(
     secure: bool,
     path: &mut Text<{ sys::PATH_MAX }>,
-) -> Result<(), Unprotected<'_>> {
+) -> Result<bool, Unprotected<'_>> {
     if sys::global_symbol(c"PySys_AddAuditHook").is_null() {
         if sys::global_symbol(c"Py_GetVersion").is_null() {
             // Not a Python process: nothing to do, nothing to say.
-            return Ok(());
+            return Ok(false);
         }
         return Err(Unprotected::NoAuditHooks);
     }
@@ -203,7 +268,8 @@ fn load_core_if_python(
     // SAFETY: `pickleguard_install` is defined by the core as `extern "C" fn() -> c_int`.
     // It returns 0 when the process is protected; otherwise it has printed why not.
     match unsafe { sys::call_int(install) } {
-        0 => Ok(()),
+        0 => Ok(true),
+        CORE_FAILED_REQUIRED => Err(Unprotected::CoreFailedRequired),
         _ => Err(Unprotected::CoreFailed),
     }
 }
@@ -217,10 +283,28 @@ fn check_core_file<'a>(c_path: &CStr, path: &'a [u8], secure: bool) -> Result<()
     if !facts.regular {
         return Err(Unprotected::NotRegular(path));
     }
-    if secure && (facts.uid != 0 || facts.mode & 0o022 != 0) {
+    if secure && !(trusted(&facts) && directory_trusted(path)) {
         return Err(Unprotected::Untrusted(path));
     }
     elf::check(&file, facts.size).map_err(|defect| Unprotected::Damaged(path, defect))
+}
+
+/// Owned by root and writable by no one else.
+fn trusted(facts: &sys::FileFacts) -> bool {
+    facts.uid == 0 && facts.mode & 0o022 == 0
+}
+
+/// Whether the directory holding `path` is [`trusted`]: if others could write to it, they could
+/// swap the core between the check and the load.
+fn directory_trusted(path: &[u8]) -> bool {
+    let mut directory = Text::<{ sys::PATH_MAX }>::new();
+    if !directory.push(path) || !directory.truncate_after_last_slash() {
+        return false;
+    }
+    directory
+        .as_c_str()
+        .and_then(sys::file_facts)
+        .is_some_and(|facts| trusted(&facts))
 }
 
 /// `PICKLEGUARD_CORE` (never in secure-execution mode), or `libpickleguard_core.so` in the
@@ -239,26 +323,10 @@ fn core_path(secure: bool, out: &mut Text<{ sys::PATH_MAX }>) -> bool {
     out.push(own.to_bytes()) && out.truncate_after_last_slash() && out.push(CORE_FILE)
 }
 
-/// Whether the process must not run unprotected: `PICKLEGUARD_REQUIRE=1` (ignored in
-/// secure-execution mode).
-fn required(secure: bool) -> bool {
-    if secure {
-        return false;
-    }
-    sys::env(c"PICKLEGUARD_REQUIRE").is_some_and(|value| is_yes(value.to_bytes()))
-}
-
-/// `1`, `true`, `yes` or `on`, any case.
-fn is_yes(value: &[u8]) -> bool {
-    [&b"1"[..], b"true", b"yes", b"on"]
-        .iter()
-        .any(|yes| value.eq_ignore_ascii_case(yes))
-}
-
 /// Ends a Python process that must be protected and is not, before any Python code runs.
 fn require_failed() -> ! {
     sys::write_stderr(
-        b"pickleguard: protection is required (PICKLEGUARD_REQUIRE) and this Python process cannot be protected; exiting with status 69 before any Python code runs\n",
+        b"pickleguard: protection is required (PICKLEGUARD_REQUIRE or `require = true`) and this Python process cannot be protected; exiting with status 69\n",
     );
     sys::exit_now(EXIT_UNPROTECTED)
 }

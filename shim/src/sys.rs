@@ -17,6 +17,8 @@ const AT_SECURE: c_ulong = 23;
 const O_RDONLY_CLOEXEC: c_int = 0o2_000_000;
 /// `O_NONBLOCK`: opening a FIFO must not wait for a writer.
 const O_NONBLOCK: c_int = 0o4_000;
+/// `AT_FDCWD`: a relative path starts at the working directory.
+const AT_FDCWD: c_int = -100;
 /// `AT_EMPTY_PATH`: `statx` on the descriptor itself.
 const AT_EMPTY_PATH: c_int = 0x1000;
 /// `STATX_TYPE | STATX_MODE | STATX_UID | STATX_SIZE`.
@@ -91,8 +93,8 @@ struct Statx {
 extern "C" {
     fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
     fn dladdr(address: *const c_void, info: *mut DlInfo) -> c_int;
-    fn dlopen(path: *const c_char, flags: c_int) -> *mut c_void;
     fn dlerror() -> *mut c_char;
+    fn sched_yield() -> c_int;
     fn getenv(name: *const c_char) -> *mut c_char;
     fn getauxval(kind: c_ulong) -> c_ulong;
     fn realpath(path: *const c_char, resolved: *mut c_char) -> *mut c_char;
@@ -148,6 +150,23 @@ pub fn object_path_of(address: *const c_void) -> Option<&'static CStr> {
     Some(unsafe { CStr::from_ptr(info.dli_fname) })
 }
 
+/// Whether two addresses lie in the same loaded object.
+pub fn same_object(a: *const c_void, b: *const c_void) -> bool {
+    let base = |address: *const c_void| {
+        let mut info = DlInfo {
+            dli_fname: core::ptr::null(),
+            dli_fbase: core::ptr::null_mut(),
+            dli_sname: core::ptr::null(),
+            dli_saddr: core::ptr::null_mut(),
+        };
+        // SAFETY: `info` is valid, writable memory of the right layout; dladdr only compares
+        // `address` with the loaded objects' ranges.
+        let found = unsafe { dladdr(address, &mut info) };
+        (found != 0).then_some(info.dli_fbase)
+    };
+    matches!((base(a), base(b)), (Some(x), Some(y)) if x == y)
+}
+
 /// `path` with every symlink, `.` and `..` resolved, written into `out`.
 pub fn real_path<'a>(path: &CStr, out: &'a mut [u8; PATH_MAX]) -> Option<&'a CStr> {
     // SAFETY:
@@ -193,6 +212,30 @@ pub struct FileFacts {
     pub mode: u16,
 }
 
+/// What `statx` says about the file at `path` (symlinks followed), without opening it.
+pub fn file_facts(path: &CStr) -> Option<FileFacts> {
+    let mut out = core::mem::MaybeUninit::<Statx>::zeroed();
+    // SAFETY:
+    // - `path` is NUL-terminated; AT_FDCWD resolves a relative path from the working
+    //   directory, and the flags (0) follow symlinks.
+    // - `out` is writable memory with the kernel's `struct statx` layout.
+    let status = unsafe { statx(AT_FDCWD, path.as_ptr(), 0, out.as_mut_ptr()) };
+    if status != 0 {
+        return None;
+    }
+    // SAFETY: statx succeeded; the zeroed start makes every skipped field a valid 0.
+    Some(facts_of(&unsafe { out.assume_init() }))
+}
+
+fn facts_of(out: &Statx) -> FileFacts {
+    FileFacts {
+        regular: out.stx_mode & S_IFMT == S_IFREG,
+        size: out.stx_size,
+        uid: out.stx_uid,
+        mode: out.stx_mode & 0o7777,
+    }
+}
+
 /// A read-only file descriptor, closed on drop.
 pub struct File(c_int);
 
@@ -216,13 +259,7 @@ impl File {
         }
         // SAFETY: statx succeeded and filled the structure in (it was zeroed before, so any
         // field the kernel skipped is 0, a valid value for every field).
-        let out = unsafe { out.assume_init() };
-        Some(FileFacts {
-            regular: out.stx_mode & S_IFMT == S_IFREG,
-            size: out.stx_size,
-            uid: out.stx_uid,
-            mode: out.stx_mode & 0o7777,
-        })
+        Some(facts_of(&unsafe { out.assume_init() }))
     }
 
     /// Fills `buffer` from `offset`. False if the file ends first or cannot be read.
@@ -234,6 +271,14 @@ impl File {
         let read = unsafe { pread64(self.0, buffer.as_mut_ptr().cast(), buffer.len(), offset) };
         usize::try_from(read).is_ok_and(|read| read == buffer.len())
     }
+
+    /// Reads up to `buffer.len()` bytes from `offset`: the count read, 0 at the end.
+    pub fn read_at(&self, buffer: &mut [u8], offset: u64) -> Option<usize> {
+        let offset = i64::try_from(offset).ok()?;
+        // SAFETY: `buffer` is writable for its whole length; pread writes at most that much.
+        let read = unsafe { pread64(self.0, buffer.as_mut_ptr().cast(), buffer.len(), offset) };
+        usize::try_from(read).ok()
+    }
 }
 
 impl Drop for File {
@@ -241,6 +286,75 @@ impl Drop for File {
         // SAFETY: the descriptor was opened by `File::open` and is closed only here.
         let _ = unsafe { close(self.0) };
     }
+}
+
+/// `RTLD_NEXT` from `<dlfcn.h>` (glibc): the next definition after the calling object.
+const RTLD_NEXT: *mut c_void = -1isize as *mut c_void;
+
+/// `void *dlopen(const char *, int)`.
+type DlopenFn = unsafe extern "C" fn(path: *const c_char, flags: c_int) -> *mut c_void;
+
+/// libc's own `dlopen`, the next definition after the shim's (which interposes it on some
+/// builds, see `late.rs`; the shim's own calls must never come back to itself).
+pub fn real_dlopen() -> *const c_void {
+    use core::sync::atomic::{AtomicPtr, Ordering};
+    static REAL: AtomicPtr<c_void> = AtomicPtr::new(core::ptr::null_mut());
+    let mut real = REAL.load(Ordering::Acquire);
+    if real.is_null() {
+        // SAFETY: the symbol name is NUL-terminated and RTLD_NEXT is a valid pseudo-handle.
+        real = unsafe { dlsym(RTLD_NEXT, c"dlopen".as_ptr()) };
+        if real.is_null() {
+            return no_dlopen as *const c_void;
+        }
+        REAL.store(real, Ordering::Release);
+    }
+    real
+}
+
+/// Stands in for a libc without `dlopen` (never seen in practice): nothing can be loaded.
+extern "C" fn no_dlopen(_path: *const c_char, _flags: c_int) -> *mut c_void {
+    core::ptr::null_mut()
+}
+
+/// Calls libc's `dlopen`.
+///
+/// # Safety
+/// `path` is null or a NUL-terminated string; the loaded object's constructors run.
+pub unsafe fn dlopen_real(path: *const c_char, flags: c_int) -> *mut c_void {
+    // SAFETY: `real_dlopen` returns libc's dlopen or `no_dlopen`, both with this signature.
+    let real: DlopenFn = unsafe { core::mem::transmute(real_dlopen()) };
+    // SAFETY: the caller guarantees the arguments.
+    unsafe { real(path, flags) }
+}
+
+/// `symbol` in the object `handle` names or the objects it depends on; null if absent.
+pub fn symbol_in(handle: *mut c_void, symbol: &CStr) -> *mut c_void {
+    // SAFETY: `handle` came from a successful dlopen; `symbol` is NUL-terminated.
+    unsafe { dlsym(handle, symbol.as_ptr()) }
+}
+
+/// Clears the error a failed `dlsym` left for `dlerror()`.
+pub fn clear_dl_error() {
+    // SAFETY: dlerror has no preconditions; the returned message is not used.
+    let _ = unsafe { dlerror() };
+}
+
+/// This thread's `errno`.
+pub fn errno() -> c_int {
+    // SAFETY: __errno_location returns this thread's errno slot, always valid.
+    unsafe { *__errno_location() }
+}
+
+/// Restores this thread's `errno`.
+pub fn set_errno(value: c_int) {
+    // SAFETY: as above; the slot is writable.
+    unsafe { *__errno_location() = value };
+}
+
+/// Lets another thread run.
+pub fn yield_now() {
+    // SAFETY: sched_yield has no preconditions.
+    let _ = unsafe { sched_yield() };
 }
 
 /// A loaded shared library.
@@ -251,7 +365,7 @@ impl Library {
     pub fn open(path: &CStr) -> Result<Library, &'static CStr> {
         // SAFETY: `path` is NUL-terminated. The library's own constructors run; for the core
         // they are Rust runtime set-up only.
-        let handle = unsafe { dlopen(path.as_ptr(), RTLD_NOW | RTLD_LOCAL) };
+        let handle = unsafe { dlopen_real(path.as_ptr(), RTLD_NOW | RTLD_LOCAL) };
         if handle.is_null() {
             Err(last_dl_error())
         } else {

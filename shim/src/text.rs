@@ -76,3 +76,49 @@ impl<const N: usize> Text<N> {
         CStr::from_bytes_with_nul(self.bytes.get(..=self.len)?).ok()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn push_keeps_room_for_the_terminator() {
+        let mut text = Text::<8>::new();
+        assert!(text.push(b"abc"));
+        assert!(text.push(b"defg"));
+        assert!(!text.push(b"h"), "8 bytes leave room for 7 and the NUL");
+        assert_eq!(text.as_bytes(), b"abcdefg");
+        assert_eq!(text.as_c_str().unwrap().to_bytes(), b"abcdefg");
+    }
+
+    #[test]
+    fn push_cut_truncates() {
+        let mut text = Text::<6>::new();
+        text.push_cut(b"abc");
+        text.push_cut(b"defgh");
+        assert_eq!(text.as_bytes(), b"abcde");
+        assert_eq!(text.as_c_str().unwrap().to_bytes(), b"abcde");
+    }
+
+    #[test]
+    fn directory_of_a_path() {
+        let mut text = Text::<64>::new();
+        assert!(text.push(b"/usr/lib/pickleguard/libpickleguard.so"));
+        assert!(text.truncate_after_last_slash());
+        assert!(text.push(b"libpickleguard_core.so"));
+        assert_eq!(
+            text.as_c_str().unwrap().to_bytes(),
+            b"/usr/lib/pickleguard/libpickleguard_core.so"
+        );
+        let mut bare = Text::<8>::new();
+        assert!(bare.push(b"lib.so"));
+        assert!(!bare.truncate_after_last_slash());
+    }
+
+    #[test]
+    fn an_inner_nul_is_not_a_c_string() {
+        let mut text = Text::<8>::new();
+        assert!(text.push(b"a\0b"));
+        assert!(text.as_c_str().is_none());
+    }
+}

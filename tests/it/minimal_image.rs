@@ -36,7 +36,9 @@ fn image() -> Option<Chroot> {
         return None;
     }
     if !Path::new(PYTHON).is_file() {
-        eprintln!("SKIP: the minimal-image tests: Debian's {PYTHON} is not installed");
+        support::skip(&format!(
+            "the minimal-image tests: Debian's {PYTHON} is not installed"
+        ));
         return None;
     }
     let image = Chroot::new("minimal-image");

@@ -463,13 +463,24 @@ fn numpy_object_arrays_npz_and_pickle_files() {
 /// joblib.dump/joblib.load of fitted estimators (logistic regression, random forest,
 /// histogram gradient boosting) and a scaler+PCA+classifier Pipeline, plain and compressed with
 /// zlib, gzip, bz2, lzma and xz, compared by predictions and probabilities on a fixed input.
-/// They need the `sklearn` pack: without it the first estimator class is refused.
+/// They need the `sklearn` pack: without it the first estimator class is refused. Tree models
+/// are refused even with it: their Cython node arrays follow indices the rules cannot see, so
+/// `Tree` and `TreePredictor` are in no pack (ALLOWLIST.md, "taken out").
 #[test]
 fn joblib_sklearn_estimators_plain_and_compressed() {
     let Some(python) = ml_python("joblib_sklearn_estimators_plain_and_compressed") else {
         return;
     };
-    let (_, run) = control_and_guarded(&python, "joblib", &[("PICKLEGUARD_PACKS", "sklearn")], &[]);
+    const TREE: &str = "sklearn.tree._tree.Tree";
+    const PREDICTOR: &str = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor";
+    let refused = [
+        ("joblib-random-forest-plain", TREE),
+        ("joblib-random-forest-zlib", TREE),
+        ("joblib-hist-gradient-boosting-plain", PREDICTOR),
+        ("joblib-hist-gradient-boosting-zlib", PREDICTOR),
+    ];
+    let packs = [("PICKLEGUARD_PACKS", "sklearn")];
+    let (_, run) = control_and_guarded(&python, "joblib", &packs, &refused);
     for compression in ["plain", "zlib", "gzip", "bz2", "lzma", "xz"] {
         run.case(&format!("joblib-pipeline-{compression}"));
     }
@@ -482,6 +493,19 @@ fn joblib_sklearn_estimators_plain_and_compressed() {
         );
     }
     assert_eq!(default.markers(), Vec::<String>::new());
+}
+
+/// joblib.dump/joblib.load of plain numpy arrays (C and Fortran order, structured) loads with
+/// the default pack alone (`NumpyArrayWrapper`, its header checked by `joblib-array-wrapper`);
+/// an object array, which joblib writes as a nested pickle, has its payload refused.
+#[test]
+fn joblib_numpy_arrays_load_with_the_defaults() {
+    let Some(python) = ml_python("joblib_numpy_arrays_load_with_the_defaults") else {
+        return;
+    };
+    let (_, run) = control_and_guarded(&python, "joblib-arrays", &[], &[]);
+    run.case("joblib-arrays-plain");
+    run.case("joblib-arrays-zlib");
 }
 
 /// DataFrame.to_pickle/pandas.read_pickle, plain and gzip/bz2/xz/zip, with int, float, str,

@@ -55,3 +55,44 @@ fn rc_payloads_harm_an_unguarded_process() {
         );
     }
 }
+
+/// The entry points of `reconstruction_attacks.py`: pickleguard's unpickler through `pickle`
+/// and `_pickle`, a `find_class` subclass, and the guarded pure-Python `pickle._loads`.
+const ENTRIES: &[&str] = &[
+    "pickle.loads",
+    "pickle.load",
+    "pickle.Unpickler",
+    "_pickle.loads",
+    "pickle._loads",
+    "subclass",
+];
+
+/// Under the preload every payload is refused with `UnsafeFileError` before library code sees
+/// it, through every entry point, and names the check that caught it: no crash, no leak, no
+/// hang. RC-8's `Tree` is refused by name: its node arrays cannot be validated, so it left the
+/// `sklearn` pack (ALLOWLIST.md). The `sklearn` pack is on so that RC-8 proves exactly that.
+#[test]
+fn rc_payloads_are_refused_through_every_entry_point() {
+    let Some(python) = ml_python("rc_payloads_are_refused_through_every_entry_point") else {
+        return;
+    };
+    for entry in ENTRIES {
+        let mut command = support::preloaded(&python);
+        command.env("PICKLEGUARD_PACKS", "sklearn");
+        let reports = outcomes(command, entry);
+        for (case, _) in HARM {
+            let report = &reports[*case];
+            assert_eq!(report["outcome"], "refused", "{case} via {entry}: {report}");
+            let message = report["message"].as_str().unwrap_or_default();
+            let named = if *case == "RC-8" {
+                message.contains("`sklearn.tree._tree.Tree`")
+            } else {
+                message.contains(" check (")
+            };
+            assert!(
+                named,
+                "{case} via {entry}: the refusal names no check: {message}"
+            );
+        }
+    }
+}

@@ -62,7 +62,7 @@ pub fn interpreters() -> &'static [Interpreter] {
                     label: format!("{version} (pyenv, shared libpython)"),
                     path,
                 }),
-                None => eprintln!("SKIP: CPython 3.{minor} is not installed under pyenv"),
+                None => skip(&format!("CPython 3.{minor} is not installed under pyenv")),
             }
         }
         let system = PathBuf::from("/usr/bin/python3.11");
@@ -72,7 +72,7 @@ pub fn interpreters() -> &'static [Interpreter] {
                 path: system,
             });
         } else {
-            eprintln!("SKIP: Debian's /usr/bin/python3.11 is not installed");
+            skip("Debian's /usr/bin/python3.11 is not installed");
         }
         let sid = repo().join("target/python3.14/python3.14");
         if sid.is_file() {
@@ -81,10 +81,10 @@ pub fn interpreters() -> &'static [Interpreter] {
                 path: sid,
             });
         } else {
-            eprintln!(
-                "SKIP: CPython 3.14: no Debian sid chroot at {} (`make python314` makes it)",
+            skip(&format!(
+                "CPython 3.14: no Debian sid chroot at {} (`make python314` makes it)",
                 sid.display()
-            );
+            ));
         }
         assert!(!found.is_empty(), "no CPython >= 3.8 found to test against");
         found
@@ -251,13 +251,42 @@ impl Drop for TempDir {
     }
 }
 
+/// The newest pyenv CPython `3.<minor>` with a shared libpython, or `None` after a SKIP line.
+pub fn embeddable(minor: u32) -> Option<EmbeddablePython> {
+    embeddable_python(&format!("3.{minor}."), "embedding host")
+}
+
+/// Builds `tests/c/<name>.c` with `cc` into `target/c-hosts` (again only when the source is
+/// newer) and returns the executable. With `python`, it embeds that CPython
+/// ([`compile_c_host`]); without, it gets no Python at all.
+pub fn c_host(name: &str, python: Option<&EmbeddablePython>) -> PathBuf {
+    static BUILDING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one_at_a_time = BUILDING.lock().unwrap_or_else(|e| e.into_inner());
+    let source = repo().join("tests/c").join(format!("{name}.c"));
+    let dir = repo().join("target/c-hosts");
+    std::fs::create_dir_all(&dir).expect("create target/c-hosts");
+    let suffix = python.map_or_else(|| "nopython".to_string(), |p| p.version.replace('.', "_"));
+    let output = dir.join(format!("{name}-{suffix}"));
+    let modified = |path: &Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    if modified(&output).is_some() && modified(&output) >= modified(&source) {
+        return output;
+    }
+    let code = std::fs::read_to_string(&source)
+        .unwrap_or_else(|err| panic!("{}: {err}", source.display()));
+    match python {
+        Some(python) => compile_c_host(python, &code, &output),
+        None => compile_c(&code, &output, &["-O1", "-Wall", "-Werror", "-ldl"]),
+    }
+    output
+}
+
 /// Whether the tests run as root (chroot, namespaces, setuid files need it). Prints a SKIP line
 /// naming `what` when they do not.
 pub fn root_or_skip(what: &str) -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     if !root {
-        eprintln!("SKIP: {what}: needs root");
+        skip(&format!("{what}: needs root"));
     }
     root
 }
@@ -399,4 +428,155 @@ fn copy_tree(from: &Path, to: &Path, skip: &[&str]) {
             std::fs::copy(&path, &target).expect("copy file");
         }
     }
+}
+
+/// Compiles C `source` with `cc` into `output`, with `args` (e.g. `-shared -fPIC`, `-D...`,
+/// `-l...`). Panics with the compiler's output on failure.
+pub fn compile_c(source: &str, output: &Path, args: &[&str]) {
+    let source_path = output.with_extension("c");
+    std::fs::write(&source_path, source).expect("write C source");
+    let result = Command::new("cc")
+        .arg("-o")
+        .arg(output)
+        .arg(&source_path)
+        .args(args)
+        .output()
+        .expect("cc is needed");
+    assert!(
+        result.status.success(),
+        "cc {} failed:\n{}",
+        source_path.display(),
+        text(&result.stderr)
+    );
+}
+
+/// Whether the filesystem holding `path` honours setuid bits (not mounted `nosuid`).
+pub fn honours_setuid(path: &Path) -> bool {
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap_or_default();
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    mounts
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace();
+            let point = fields.nth(1)?;
+            let options = fields.nth(1)?;
+            Some((PathBuf::from(point), options.to_string()))
+        })
+        .filter(|(point, _)| path.starts_with(point))
+        .max_by_key(|(point, _)| point.as_os_str().len())
+        .is_some_and(|(_, options)| !options.split(',').any(|o| o == "nosuid"))
+}
+
+/// A private mount namespace whose `/etc` is an overlay of the host's: files put there (such
+/// as `/etc/ld.so.preload`) exist only inside the namespace and vanish with it. The host's
+/// `/etc` is never written, and the namespace's mounts never propagate back.
+pub struct PrivateEtc {
+    dir: TempDir,
+}
+
+impl PrivateEtc {
+    pub fn new(label: &str) -> PrivateEtc {
+        let dir = TempDir::new(label);
+        for sub in ["upper", "work"] {
+            std::fs::create_dir(dir.path().join(sub)).expect("create overlay dir");
+        }
+        PrivateEtc { dir }
+    }
+
+    /// Puts `content` at `/etc/<relative>` inside, owned by `uid`, with permission bits `mode`.
+    pub fn write(&self, relative: &str, content: &str, uid: u32, mode: u32) {
+        use std::os::unix::fs::PermissionsExt;
+        let path = self.dir.path().join("upper").join(relative);
+        std::fs::create_dir_all(path.parent().expect("a file under /etc")).expect("create dir");
+        std::fs::write(&path, content).expect("write overlay file");
+        std::os::unix::fs::chown(&path, Some(uid), Some(uid)).expect("chown overlay file");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode)).expect("chmod");
+    }
+
+    /// `argv` run inside the namespace, with an environment of `PATH` alone.
+    pub fn command(&self, argv: &[&OsStr]) -> Command {
+        let mut command = Command::new("unshare");
+        command
+            .args(["--mount", "--propagation", "private", "/bin/sh", "-c"])
+            .arg(
+                "set -e; mount -t overlay pickleguard-test-etc \
+                 -o lowerdir=/etc,upperdir=\"$1\",workdir=\"$2\" /etc; shift 2; exec \"$@\"",
+            )
+            .arg("sh")
+            .arg(self.dir.path().join("upper"))
+            .arg(self.dir.path().join("work"))
+            .args(argv)
+            .env_clear()
+            .env("PATH", "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin")
+            .stdin(Stdio::null());
+        command
+    }
+}
+
+/// A pyenv CPython with its headers and shared libpython, for C programs that embed it.
+#[derive(Debug, Clone)]
+pub struct EmbeddablePython {
+    /// `3.12.1`.
+    pub version: String,
+    /// The installation prefix (`PYTHONHOME`).
+    pub home: PathBuf,
+    /// `python3.12`: the include directory and library name.
+    pub name: String,
+}
+
+impl EmbeddablePython {
+    /// Its shared libpython, `lib/libpython3.12.so`.
+    pub fn libpython(&self) -> PathBuf {
+        self.home.join(format!("lib/lib{}.so", self.name))
+    }
+}
+
+/// The newest pyenv CPython starting with `prefix` (`3.12.`) that has a shared libpython, or
+/// `None` with a SKIP line naming `what`.
+pub fn embeddable_python(prefix: &str, what: &str) -> Option<EmbeddablePython> {
+    let Some((version, executable)) = pyenv_python(prefix) else {
+        skip(&format!(
+            "{what}: CPython {prefix}x is not installed under pyenv"
+        ));
+        return None;
+    };
+    let home = executable.parent()?.parent()?.to_path_buf();
+    let mut parts = version.split('.');
+    let name = format!("python{}.{}", parts.next()?, parts.next()?);
+    if !home.join(format!("lib/lib{name}.so")).is_file() {
+        skip(&format!(
+            "{what}: {} has no shared libpython",
+            home.display()
+        ));
+        return None;
+    }
+    Some(EmbeddablePython {
+        version,
+        home,
+        name,
+    })
+}
+
+/// Compiles a C program that embeds `python` (its headers, linked to its shared libpython with
+/// an absolute rpath, so it runs without `LD_LIBRARY_PATH`, setuid included).
+pub fn compile_c_host(python: &EmbeddablePython, source: &str, output: &Path) {
+    let include = python.home.join("include").join(&python.name);
+    let lib = python.home.join("lib");
+    compile_c(
+        source,
+        output,
+        &[
+            &format!("-I{}", include.display()),
+            &format!("-L{}", lib.display()),
+            &format!("-Wl,-rpath,{}", lib.display()),
+            &format!("-l{}", python.name),
+        ],
+    );
+}
+
+/// Prints `SKIP: <message>` straight to the test process's stderr, so the line stays visible
+/// in a passing run (the test harness captures `eprintln!` and shows it only on failure).
+pub fn skip(message: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr().lock(), "SKIP: {message}");
 }

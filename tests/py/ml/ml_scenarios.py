@@ -3,7 +3,7 @@ in the same format. Run by `tests/it/ml_stack.rs`, under the preload and without
 
     python ml_scenarios.py GROUP WORKDIR
 
-GROUP is one of: torch, torch-module, checkpoint, numpy, joblib, pandas, dill-shelve, copyreg,
+GROUP is one of: torch, torch-module, checkpoint, numpy, joblib, joblib-arrays, pandas, dill-shelve, copyreg,
 processes. The first line is a header {"header": true, "guard": bool, "python": str,
 "versions": {...}}; then one JSON line per case:
 
@@ -423,6 +423,24 @@ def group_joblib(ctx):
                  model, evil_model, compare)
 
 
+def group_joblib_arrays(ctx):
+    """joblib.dump of plain numpy arrays (no estimator): loads with the default pack. The evil
+    twin is an object array, which joblib writes as a nested pickle: its payload is refused."""
+    import joblib
+    import numpy as np
+
+    arrays = {"weights": np.linspace(0, 1, 12).reshape(3, 4), "ids": np.arange(5),
+              "fortran": np.asfortranarray(np.ones((2, 3), dtype=np.float32)),
+              "records": np.zeros(2, dtype=[("a", "<i4"), ("b", "<f8")])}
+    for label, compress in [("plain", 0), ("zlib", 3)]:
+        evil = dict(arrays, objects=np.array([1, ctx.evil("arrays-%s-evil.joblib" % label)],
+                                             dtype=object))
+        pair(ctx, "joblib-arrays-" + label, "arrays-%s.joblib" % label,
+             "arrays-%s-evil.joblib" % label,
+             lambda obj, path, c=compress: joblib.dump(obj, path, compress=c), joblib.load,
+             arrays, evil)
+
+
 # -- pandas -------------------------------------------------------------------------------
 
 def group_pandas(ctx):
@@ -628,6 +646,7 @@ GROUPS = {
     "checkpoint": group_checkpoint,
     "numpy": group_numpy,
     "joblib": group_joblib,
+    "joblib-arrays": group_joblib_arrays,
     "pandas": group_pandas,
     "dill-shelve": group_dill_shelve,
     "copyreg": group_copyreg,

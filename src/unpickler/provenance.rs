@@ -1,0 +1,281 @@
+//! Validated reconstruction: where the objects of one load came from, and the rules asked
+//! before a pickle applies a global or gives an object a state.
+//!
+//! Every object `find_class` returned is remembered with its `(module, name)`, and every object
+//! built by applying a global that has rules is remembered with that global, how it was
+//! applied, its arguments and (after BUILD) its state. Before REDUCE, NEWOBJ, NEWOBJ_EX, INST,
+//! OBJ or BUILD, [`pickleguard_policy::reconstruct::plan`] decides from the names alone; only
+//! a `CheckValues` plan converts the arguments (bytes by length, never copied) and calls the
+//! check, before any library code sees them. Objects are keyed by address and kept alive here
+//! for the whole load, so an address is never reused while it is a key.
+
+use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation};
+use pickleguard_policy::{Global, Mode};
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyTuple};
+use rustc_hash::FxHashMap;
+
+use super::value::{self, Origin};
+use crate::{ffi, guard, refusal};
+
+/// Every way a pickle can apply a global, for the "has any rule" question.
+const ALL_APPLIES: [Apply; 5] = [
+    Apply::Reduce,
+    Apply::NewObj,
+    Apply::NewObjEx,
+    Apply::Build,
+    Apply::Instantiate,
+];
+
+/// A reconstruction step the machine is about to take.
+pub enum Step<'a, 'py> {
+    /// REDUCE, NEWOBJ, NEWOBJ_EX or INST/OBJ applying `target` to `args`.
+    Apply {
+        target: &'a Bound<'py, PyAny>,
+        args: &'a Bound<'py, PyTuple>,
+        kwargs: Option<&'a Bound<'py, PyDict>>,
+        apply: Apply,
+    },
+    /// BUILD giving `state` to `instance`.
+    Build {
+        instance: &'a Bound<'py, PyAny>,
+        state: &'a Bound<'py, PyAny>,
+    },
+}
+
+impl<'a, 'py> Step<'a, 'py> {
+    /// An application of `target`.
+    pub fn apply(
+        target: &'a Bound<'py, PyAny>,
+        args: &'a Bound<'py, PyTuple>,
+        kwargs: Option<&'a Bound<'py, PyDict>>,
+        apply: Apply,
+    ) -> Self {
+        Step::Apply {
+            target,
+            args,
+            kwargs,
+            apply,
+        }
+    }
+
+    /// A BUILD.
+    pub fn build(instance: &'a Bound<'py, PyAny>, state: &'a Bound<'py, PyAny>) -> Self {
+        Step::Build { instance, state }
+    }
+}
+
+/// An object `find_class` returned.
+struct Resolved<'py> {
+    global: Global,
+    /// Keeps the address valid as a key.
+    _object: Bound<'py, PyAny>,
+    /// Whether any opcode has rules for it (computed on first use).
+    has_rules: Option<bool>,
+}
+
+/// An object built by applying a global that has rules.
+struct Built<'py> {
+    by: Global,
+    apply: Apply,
+    /// The arguments; for NEWOBJ_EX the tuple `(args, kwargs)`.
+    args: Bound<'py, PyAny>,
+    state: Option<Bound<'py, PyAny>>,
+    /// Keeps the address valid as a key.
+    _object: Bound<'py, PyAny>,
+}
+
+/// What one load knows about where its objects came from.
+pub struct Provenance<'py> {
+    py: Python<'py>,
+    resolved: FxHashMap<usize, Resolved<'py>>,
+    built: FxHashMap<usize, Built<'py>>,
+    /// The step just checked whose result must be remembered: (global, apply, args).
+    pending: Option<(Global, Apply, Bound<'py, PyAny>)>,
+    /// The guard's mode, read at the start of the load.
+    mode: Mode,
+}
+
+fn key(object: &Bound<'_, PyAny>) -> usize {
+    object.as_ptr() as usize
+}
+
+impl<'py> Provenance<'py> {
+    /// Knows nothing yet.
+    pub fn new(py: Python<'py>) -> Self {
+        let mode = guard::get().map_or(Mode::Enforce, |guard| guard.mode());
+        Provenance {
+            py,
+            resolved: FxHashMap::default(),
+            built: FxHashMap::default(),
+            pending: None,
+            mode,
+        }
+    }
+
+    /// `object` is what `find_class(module, name)` returned.
+    #[inline]
+    pub fn resolved(
+        &mut self,
+        module: &Bound<'py, PyAny>,
+        name: &Bound<'py, PyAny>,
+        object: &Bound<'py, PyAny>,
+    ) {
+        if self.mode == Mode::Off || self.resolved.contains_key(&key(object)) {
+            return;
+        }
+        let (Some(module), Some(name)) = (ffi::str_view(module), ffi::str_view(name)) else {
+            return;
+        };
+        self.resolved.insert(
+            key(object),
+            Resolved {
+                global: Global::new(module, name),
+                _object: object.clone(),
+                has_rules: None,
+            },
+        );
+    }
+
+    /// Checks `step` before any library code sees its values.
+    #[inline]
+    pub fn before(&mut self, step: Step<'_, 'py>) -> PyResult<()> {
+        self.pending = None;
+        if self.mode == Mode::Off {
+            return Ok(());
+        }
+        match step {
+            Step::Apply {
+                target,
+                args,
+                kwargs,
+                apply,
+            } => self.before_apply(target, args, kwargs, apply),
+            Step::Build { instance, state } => self.before_build(instance, state),
+        }
+    }
+
+    fn before_apply(
+        &mut self,
+        target: &Bound<'py, PyAny>,
+        args: &Bound<'py, PyTuple>,
+        kwargs: Option<&Bound<'py, PyDict>>,
+        apply: Apply,
+    ) -> PyResult<()> {
+        let Some(resolved) = self.resolved.get_mut(&key(target)) else {
+            return Ok(());
+        };
+        let has_rules = *resolved.has_rules.get_or_insert_with(|| {
+            ALL_APPLIES
+                .iter()
+                .any(|&apply| reconstruct::plan(&resolved.global, apply) != Plan::Allow)
+        });
+        if !has_rules {
+            return Ok(());
+        }
+        let global = resolved.global.clone();
+        match reconstruct::plan(&global, apply) {
+            Plan::Allow => {}
+            Plan::Refuse(violation) => self.violation(&global, apply, violation)?,
+            Plan::CheckValues => {
+                let args_value = self.to_value(args.as_any());
+                let kwargs_value = kwargs.map(|kwargs| self.to_value(kwargs.as_any()));
+                if let Err(violation) =
+                    reconstruct::check_apply(&global, apply, &args_value, kwargs_value.as_ref())
+                {
+                    self.violation(&global, apply, violation)?;
+                }
+            }
+        }
+        let args = match kwargs {
+            Some(kwargs) => PyTuple::new(self.py, [args.as_any(), kwargs.as_any()])?.into_any(),
+            None => args.clone().into_any(),
+        };
+        self.pending = Some((global, apply, args));
+        Ok(())
+    }
+
+    fn before_build(
+        &mut self,
+        instance: &Bound<'py, PyAny>,
+        state: &Bound<'py, PyAny>,
+    ) -> PyResult<()> {
+        let Some(built) = self.built.get(&key(instance)) else {
+            // BUILD onto a class or function the pickle resolved would set attributes on it
+            // for the whole process; the rules refuse that for every pack global.
+            if let Some(resolved) = self.resolved.get(&key(instance)) {
+                let target = Value::Global(resolved.global.clone());
+                let global = resolved.global.clone();
+                let state = self.to_value(state);
+                if let Err(violation) = reconstruct::check_build(&target, &state) {
+                    return self.violation(&global, Apply::Build, violation);
+                }
+            }
+            return Ok(());
+        };
+        let global = built.by.clone();
+        match reconstruct::plan(&global, Apply::Build) {
+            Plan::Allow => Ok(()),
+            Plan::Refuse(violation) => self.violation(&global, Apply::Build, violation),
+            Plan::CheckValues => {
+                let target = self.to_value(instance);
+                let state = self.to_value(state);
+                match reconstruct::check_build(&target, &state) {
+                    Ok(()) => Ok(()),
+                    Err(violation) => self.violation(&global, Apply::Build, violation),
+                }
+            }
+        }
+    }
+
+    /// The step checked last produced `object`.
+    #[inline]
+    pub fn after(&mut self, object: &Bound<'py, PyAny>) {
+        if let Some((by, apply, args)) = self.pending.take() {
+            self.built.insert(
+                key(object),
+                Built {
+                    by,
+                    apply,
+                    args,
+                    state: None,
+                    _object: object.clone(),
+                },
+            );
+        }
+    }
+
+    /// BUILD gave `state` to `instance`.
+    #[inline]
+    pub fn built(&mut self, instance: &Bound<'py, PyAny>, state: &Bound<'py, PyAny>) {
+        if let Some(built) = self.built.get_mut(&key(instance)) {
+            built.state = Some(state.clone());
+        }
+    }
+
+    /// `object` as the checks see it.
+    fn to_value(&self, object: &Bound<'py, PyAny>) -> Value {
+        let origin = |object: &Bound<'py, PyAny>| -> Option<Origin<'py>> {
+            if let Some(built) = self.built.get(&key(object)) {
+                return Some(Origin::Built {
+                    by: built.by.clone(),
+                    apply: built.apply,
+                    args: built.args.clone(),
+                    state: built.state.clone(),
+                });
+            }
+            self.resolved
+                .get(&key(object))
+                .map(|resolved| Origin::Value(Value::Global(resolved.global.clone())))
+        };
+        value::to_value(object, &origin)
+    }
+
+    /// Refuses a failed check, in every mode.
+    #[cold]
+    fn violation(&self, global: &Global, apply: Apply, violation: Violation) -> PyResult<()> {
+        Err(refusal::refuse_reconstruction(
+            self.py, global, apply, &violation,
+        ))
+    }
+}
