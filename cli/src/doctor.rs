@@ -495,8 +495,19 @@ fn preload_entries(value: &OsStr, elf: Option<(u8, u16)>) -> Vec<Entry> {
         .collect()
 }
 
-/// A path as ld.so finds it: as is when it has a slash, else in the usual library directories.
+/// A path as ld.so finds it: as is when it has a slash (with glibc's `$LIB` token expanded to
+/// the first of this ABI's library directories where the file exists), else in the usual
+/// library directories.
 fn resolve(given: &str) -> Option<PathBuf> {
+    if given.contains("$LIB") || given.contains("${LIB}") {
+        let expanded = |lib: &str| PathBuf::from(given.replace("${LIB}", lib).replace("$LIB", lib));
+        let candidates = ["lib/x86_64-linux-gnu", "lib64", "lib"];
+        return candidates
+            .iter()
+            .map(|lib| expanded(lib))
+            .find(|path| path.exists())
+            .or_else(|| Some(expanded(candidates[0])));
+    }
     if given.contains('/') {
         return Some(PathBuf::from(given));
     }
@@ -627,6 +638,16 @@ mod tests {
             Some("1.2.3".into())
         );
         assert_eq!(mark(b"nothing", b"pickleguard-shim-version="), None);
+    }
+
+    #[test]
+    fn expands_the_lib_token() {
+        let path = resolve("/nonexistent/$LIB/pickleguard/libpickleguard.so").unwrap();
+        assert_eq!(
+            path,
+            PathBuf::from("/nonexistent/lib/x86_64-linux-gnu/pickleguard/libpickleguard.so")
+        );
+        assert!(resolve("/usr/${LIB}/libc.so.6").unwrap().exists());
     }
 
     #[test]
