@@ -138,3 +138,16 @@ deb: wheel
 	@if command -v dpkg-deb >/dev/null && command -v objcopy >/dev/null; then \
 		packaging/build_deb.sh target/$(WHEEL_TARGET)/release $(DEB_DIR); \
 	else echo "SKIP: make deb needs dpkg-deb and objcopy"; fi
+
+# The scanner's differential harness (issue 10): not part of `make test` or CI. Generates model
+# files with the real libraries in the ML venv, mutates them, and compares the globals the real
+# loaders resolve with what `pickleguard scan` lists; each divergence is saved under
+# scan/tests/regressions/ (replayed by the tests). DIFF_SECONDS sets how long it runs.
+DIFF_SECONDS ?= 600
+DIFF_ARGS    ?=
+
+.PHONY: differential
+## differential: compare the scanner with torch.load, numpy.load, joblib.load and pickle on generated and mutated files
+differential: venv
+	$(CARGO) build --release -p pickleguard-cli
+	$(ML_VENV)/bin/python scan/tests/differential/differential.py --cli $(CURDIR)/target/release/pickleguard --seconds $(DIFF_SECONDS) $(DIFF_ARGS)

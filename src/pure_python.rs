@@ -173,16 +173,24 @@ fn apply_checked<'py>(
     for global in &globals {
         check_apply(unpickler, &mut origins, global, apply, args, kwargs)?;
     }
-    let result = run()?;
-    if let Some(by) = globals.into_iter().find(|g| worth_recording(g, apply)) {
-        if let Some(built) = stack_top(unpickler, 1)? {
+    // The arguments are converted before the call: a callee may change them (pandas'
+    // `_new_DatetimeIndex` pops items from its dict).
+    let record = match globals.into_iter().find(|g| worth_recording(g, apply)) {
+        Some(by) => {
             let args = match kwargs {
                 Some(kwargs) => PyTuple::new(unpickler.py(), [args, kwargs])?.into_any(),
                 None => args.clone(),
             };
-            Origins::of(unpickler)?
-                .get()
-                .built(&built[0], by, apply, &args);
+            let origins = Origins::of(unpickler)?;
+            let value = origins.get().snapshot(&args);
+            Some((by, origins, value))
+        }
+        None => None,
+    };
+    let result = run()?;
+    if let Some((by, origins, value)) = record {
+        if let Some(built) = stack_top(unpickler, 1)? {
+            origins.get().built(&built[0], by, apply, value);
         }
     }
     Ok(result.unbind())
@@ -290,9 +298,19 @@ fn check_apply<'py>(
 
 /// Whether an object built by `global` needs remembering: its rules check it later (as a BUILD
 /// target) or as it is applied (so its arguments may be checked as a nested value).
-fn worth_recording(global: &Global, apply: Apply) -> bool {
-    reconstruct::plan(global, apply) != Plan::Allow
-        || reconstruct::plan(global, Apply::Build) != Plan::Allow
+/// Whether what `global` builds is remembered: whenever the packs give it rules, as
+/// pickleguard's own unpickler does, so a later check sees it as `Value::Built` (a pandas
+/// manager's check reads the index it was given).
+fn worth_recording(global: &Global, _apply: Apply) -> bool {
+    [
+        Apply::Reduce,
+        Apply::NewObj,
+        Apply::NewObjEx,
+        Apply::Build,
+        Apply::Instantiate,
+    ]
+    .into_iter()
+    .any(|apply| reconstruct::plan(global, apply) != Plan::Allow)
 }
 
 /// The top `depth` items of the unpickler's stack, bottom first; `None` when the stack is not a
@@ -405,7 +423,7 @@ struct Built {
     _object: Py<PyAny>,
     by: Global,
     apply: Apply,
-    args: Py<PyAny>,
+    args: Value,
     state: Option<Py<PyAny>>,
 }
 
@@ -445,14 +463,19 @@ impl Origins {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn built(&self, object: &Bound<'_, PyAny>, by: Global, apply: Apply, args: &Bound<'_, PyAny>) {
+    /// `args` as the checks see them now.
+    fn snapshot(&self, args: &Bound<'_, PyAny>) -> Value {
+        to_value(args, &|object| self.origin(object))
+    }
+
+    fn built(&self, object: &Bound<'_, PyAny>, by: Global, apply: Apply, args: Value) {
         self.lock().insert(
             id(object),
             Built {
                 _object: object.clone().unbind(),
                 by,
                 apply,
-                args: args.clone().unbind(),
+                args,
                 state: None,
             },
         );
@@ -478,7 +501,7 @@ impl Origins {
                 (
                     built.by.clone(),
                     built.apply,
-                    built.args.clone_ref(py),
+                    built.args.clone(),
                     built.state.as_ref().map(|state| state.clone_ref(py)),
                 )
             })
@@ -487,7 +510,7 @@ impl Origins {
             Some((by, apply, args, state)) => Some(Origin::Built {
                 by,
                 apply,
-                args: args.into_bound(py),
+                args,
                 state: state.map(|state| state.into_bound(py)),
             }),
             None => resolved_origin(object),

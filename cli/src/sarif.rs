@@ -12,7 +12,7 @@ use crate::scan::{describe, error_chain, Scanned, Status};
 const SCHEMA: &str = "https://json.schemastore.org/sarif-2.1.0.json";
 
 /// The rules, in `ruleIndex` order: (id, level, short description, help).
-const RULES: [(&str, &str, &str, &str); 4] = [
+const RULES: [(&str, &str, &str, &str); 5] = [
     (
         "hard-denied",
         "error",
@@ -30,6 +30,12 @@ const RULES: [(&str, &str, &str, &str); 4] = [
         "warning",
         "A pickle resolves a global that is not on the allowlist",
         "If you trust the file and the class, add the global to the allowlist (pickleguard allowlist --merge FILE).",
+    ),
+    (
+        "concern",
+        "error",
+        "The file carries code its loader runs, or its readers disagree, or it cannot be scanned",
+        "Do not trust this file: what a loader runs or reads is not what its globals show.",
     ),
     (
         "scan-error",
@@ -142,6 +148,15 @@ pub fn document(files: &[Scanned]) -> Value {
                     format!("{path}|{}|error", member.unwrap_or("")),
                 ));
             }
+        }
+        for concern in &file.report.concerns {
+            let member = concern.member.as_deref();
+            results.push(result(
+                "concern",
+                format!("{}: {}", concern.kind, concern.detail),
+                location(path, member, concern.offset),
+                format!("{}|{}|{}", path, member.unwrap_or(""), concern.kind),
+            ));
         }
         if let Some(error) = &file.report.error {
             results.push(result(

@@ -131,6 +131,8 @@ fn scan_one(scanner: &Scanner, path: &Path, hash: bool) -> Scanned {
         matches!(&report.error, Some(ScanError::Io { .. })) && report.streams.is_empty();
     let status = if unreadable {
         Status::Unreadable
+    } else if let Format::Safe { kind } = &report.format {
+        Status::Safe(kind)
     } else if report.format == Format::Unknown && !report.is_error() {
         match safe_format(path) {
             Some(name) => Status::Safe(name),
@@ -142,7 +144,10 @@ fn scan_one(scanner: &Scanner, path: &Path, hash: bool) -> Scanned {
             status: Status::Clean,
             sha256: None,
         };
-        scanned.status = if scanned.has(Outcome::HardDenied) || scanned.has(Outcome::Unresolved) {
+        scanned.status = if scanned.has(Outcome::HardDenied)
+            || scanned.has(Outcome::Unresolved)
+            || !scanned.report.concerns.is_empty()
+        {
             Status::HardDenied
         } else if scanned.report.is_error() {
             Status::Error
@@ -468,7 +473,7 @@ fn print_report(file: &Scanned, verbose: bool) {
             .count()
     };
     let globals: usize = report.streams.iter().map(|s| s.globals.len()).sum();
-    let findings = globals - count(Outcome::Allowed);
+    let findings = globals - count(Outcome::Allowed) + report.concerns.len();
     let status = match (report.is_error(), findings) {
         (true, 0) => "ERROR".to_string(),
         (true, n) => format!("ERROR, {n} finding(s)"),
@@ -494,6 +499,18 @@ fn print_report(file: &Scanned, verbose: bool) {
                 error_chain(error)
             );
         }
+    }
+    for concern in &report.concerns {
+        let member = concern
+            .member
+            .as_deref()
+            .map(|m| format!("{m}: "))
+            .unwrap_or_default();
+        let at = concern
+            .offset
+            .map(|offset| format!(" (at offset {offset})"))
+            .unwrap_or_default();
+        println!("  {member}{}: {}{at}", concern.kind, concern.detail);
     }
     if let Some(error) = &report.error {
         println!("  error: {}", error_chain(error));

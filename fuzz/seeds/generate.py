@@ -1,6 +1,7 @@
 """Writes the fuzz seed corpus into this directory: one small file per format the scanner reads.
 
-Standard library only. Run from anywhere: `python3 fuzz/seeds/generate.py`.
+Standard library only. Run from anywhere: `python3 fuzz/seeds/generate.py`. The `sp*` seeds are
+copies of the scanner's adversarial fixtures (SP-n), written by `scan/tests/it/make_fixtures.py`.
 """
 import bz2
 import collections

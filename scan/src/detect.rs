@@ -11,6 +11,13 @@ pub(crate) enum Kind {
     Compressed(Codec),
     /// A container the scanner knows but cannot read: its contents stay unchecked.
     Unsupported(&'static str),
+    /// A 7z archive: the scanner cannot open it (picklescan reads them).
+    SevenZip,
+    /// A tar archive `tarfile` accepts (by its header checksum); its first bytes may also read
+    /// as a protocol-0 pickle, and both readings are scanned.
+    Tar,
+    /// A format with neither code nor pickles: `safetensors`, `gguf`, `onnx`.
+    Safe(&'static str),
     /// A pickle whose first pickle is torch's magic number.
     TorchLegacy,
     /// Starts with PROTO: certainly meant as a pickle.
@@ -41,19 +48,62 @@ pub(crate) fn sniff(data: &[u8]) -> Kind {
         // joblib's lz4 compressor, and zstd.
         [0x04, 0x22, 0x4d, 0x18, ..] => Kind::Unsupported("lz4-compressed data"),
         [0x28, 0xb5, 0x2f, 0xfd, ..] => Kind::Unsupported("zstd-compressed data"),
+        [b'7', b'z', 0xbc, 0xaf, 0x27, 0x1c, ..] => Kind::SevenZip,
+        [b'G', b'G', b'U', b'F', ..] => Kind::Safe("gguf"),
+        // Before PROTO: a header length whose low byte is 0x80 looks like one.
+        _ if is_safetensors(data) => Kind::Safe("safetensors"),
         [b'B', b'Z', b'h', b'1'..=b'9', rest @ ..]
             if rest.starts_with(b"1AY&SY") || rest.starts_with(b"\x17rE8P\x90") =>
         {
             Kind::Compressed(Codec::Bzip2)
         }
         _ if is_torch_legacy(data) => Kind::TorchLegacy,
+        // torch < 0.4 saved tar archives, and torch.load still tries tarfile first; a tar
+        // header starts with a file name, which can also read as a protocol-0 pickle.
+        _ if crate::tar::is_header(data) => Kind::Tar,
         [opcodes::PROTO, protocol, ..] if *protocol <= opcodes::HIGHEST_PROTOCOL => Kind::Pickle,
-        // torch < 0.4 saved tar archives; a tar header starts with a file name, which can look
-        // like a protocol-0 opcode.
-        _ if data.get(257..262) == Some(b"ustar") => Kind::Unsupported("tar archive"),
         [first, ..] if opcodes::name(*first).is_some() => Kind::MaybePickle,
+        _ if is_onnx(data) => Kind::Safe("onnx"),
         _ => Kind::Unknown,
     }
+}
+
+/// A safetensors file: an 8-byte little-endian header length, then that many bytes of JSON
+/// object (the library caps headers at 100 MB).
+fn is_safetensors(data: &[u8]) -> bool {
+    let Some(len) = data
+        .get(..8)
+        .map(|b| u64::from_le_bytes(b.try_into().unwrap_or([0; 8])))
+    else {
+        return false;
+    };
+    if !(2..=100_000_000).contains(&len) || data.get(8) != Some(&b'{') {
+        return false;
+    }
+    let Some(header) = usize::try_from(len)
+        .ok()
+        .and_then(|len| data.get(8..8 + len))
+    else {
+        return false;
+    };
+    matches!(
+        serde_json::from_slice::<serde_json::Value>(header),
+        Ok(serde_json::Value::Object(_))
+    )
+}
+
+/// An ONNX `ModelProto`: protobuf field 1 (`ir_version`, a small varint), then one of the
+/// model's other fields. ONNX has no magic number; this reads the way every exporter starts.
+fn is_onnx(data: &[u8]) -> bool {
+    matches!(
+        data,
+        [
+            0x08,
+            1..=15,
+            0x12 | 0x1a | 0x22 | 0x28 | 0x32 | 0x3a | 0x42,
+            ..
+        ]
+    )
 }
 
 /// Whether the first pickle is exactly torch's magic number, as `_legacy_save` writes it.
@@ -97,11 +147,26 @@ mod tests {
             sniff(b"\x04\x22\x4d\x18"),
             Kind::Unsupported("lz4-compressed data")
         );
+        // A tar is known by its header checksum, not by `ustar`.
         let mut tar = vec![0u8; 512];
         tar[257..262].copy_from_slice(b"ustar");
-        assert_eq!(sniff(&tar), Kind::Unsupported("tar archive"));
+        assert_eq!(sniff(&tar), Kind::Unknown);
         tar[..2].copy_from_slice(b"\x80\x04");
         assert_eq!(sniff(&tar), Kind::Pickle);
+        assert_eq!(
+            sniff(&crate::tar::tests::tar(&[("cos\nsystem\n.", b"")])),
+            Kind::Tar
+        );
+        assert_eq!(sniff(b"7z\xbc\xaf\x27\x1c\x00\x04"), Kind::SevenZip);
+        assert_eq!(sniff(b"GGUF\x03\x00\x00\x00"), Kind::Safe("gguf"));
+        assert_eq!(sniff(b"\x08\x07\x12\x07pytorch"), Kind::Safe("onnx"));
+        // SP-3: a safetensors header of 0x180 bytes starts with 0x80 0x01, like PROTO 1.
+        let mut st = 0x180u64.to_le_bytes().to_vec();
+        let mut header = br#"{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}"#.to_vec();
+        header.resize(0x180, b' ');
+        st.extend_from_slice(&header);
+        st.extend_from_slice(&[0; 4]);
+        assert_eq!(sniff(&st), Kind::Safe("safetensors"));
         assert_eq!(sniff(b"\x80\x05\x95"), Kind::Pickle);
         assert_eq!(sniff(b"\x80\x06"), Kind::MaybePickle);
         assert_eq!(sniff(b"(dp0\n"), Kind::MaybePickle);

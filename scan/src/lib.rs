@@ -13,11 +13,13 @@
 //! * Reports ([`FileReport`], [`StreamReport`], [`Finding`], [`Verdict`]) serialize to JSON.
 #![deny(unsafe_code)]
 
+mod code;
 mod container;
 mod decompress;
 mod detect;
 mod error;
 mod limits;
+mod literal;
 mod machine;
 mod memo;
 mod mmap;
@@ -27,6 +29,7 @@ mod opcodes;
 mod reader;
 mod report;
 mod stream;
+mod tar;
 mod text;
 mod value;
 mod zip;
@@ -40,7 +43,9 @@ use pickleguard_policy::Policy;
 use crate::container::{Ctx, Place};
 pub use crate::error::ScanError;
 pub use crate::limits::Limits;
-pub use crate::report::{Codec, FileReport, Finding, Format, StreamReport, Verdict};
+pub use crate::report::{
+    Codec, Concern, ConcernKind, FileReport, Finding, Format, StreamReport, Verdict,
+};
 
 /// Scans files for the globals their pickles would resolve, and judges each with a policy.
 #[derive(Debug, Clone)]
@@ -70,6 +75,7 @@ impl<'p> Scanner<'p> {
             path: shown.clone(),
             format: Format::Unknown,
             streams: Vec::new(),
+            concerns: Vec::new(),
             error: Some(ScanError::Io {
                 path: shown.clone(),
                 source,
@@ -109,6 +115,7 @@ impl<'p> Scanner<'p> {
             depth: 0,
             named_pickle: false,
             joblib: true,
+            one: false,
         };
         let (format, error) = ctx.scan(data, place);
         FileReport {
@@ -116,6 +123,7 @@ impl<'p> Scanner<'p> {
             format,
             streams: ctx.streams,
             error,
+            concerns: ctx.concerns,
         }
     }
 }

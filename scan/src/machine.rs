@@ -15,13 +15,14 @@
 //! combined length is capped by [`Limits::max_stack`](crate::Limits). The one nested call, for a
 //! joblib object array's inline pickle, runs without joblib reading, so it never nests again.
 
-use pickleguard_policy::Policy;
+use pickleguard_policy::reconstruct::{self, Apply, Plan};
+use pickleguard_policy::{Global, Policy};
 
 use crate::memo::Memo;
 use crate::objects::{ArrayData, Objects};
 use crate::opcodes::*;
 use crate::reader::{Reader, Short};
-use crate::report::Finding;
+use crate::report::{ConcernKind, Finding};
 use crate::text;
 use crate::value::{Known, Operand, Value};
 use crate::{Limits, ScanError};
@@ -31,6 +32,16 @@ pub(crate) struct Sink<'p> {
     pub policy: &'p Policy,
     pub limits: Limits,
     pub globals: Vec<Finding>,
+    /// Concerns found in the stream: offset, kind and detail.
+    pub concerns: Vec<(u64, ConcernKind, String)>,
+    /// Hash of (module, name, opcode) to the index of its finding.
+    seen: std::collections::HashMap<u64, usize>,
+    /// Globals (by finding index, or past the end for the known ones) and the ways they were
+    /// applied, each judged once.
+    planned: std::collections::HashSet<(usize, Apply)>,
+    /// The first read that ran past the end of its FRAME: where it started and where the
+    /// frame ends. `_pickle` reading a file drops the bytes in between (see `straddle`).
+    pub dropped: Option<(usize, usize)>,
     pub ops: u64,
 }
 
@@ -40,7 +51,59 @@ impl<'p> Sink<'p> {
             policy,
             limits,
             globals: Vec::new(),
+            concerns: Vec::new(),
+            seen: std::collections::HashMap::new(),
+            planned: std::collections::HashSet::new(),
+            dropped: None,
             ops: 0,
+        }
+    }
+
+    /// Whether the stream named this global with this opcode before: each distinct global is
+    /// listed (and judged) once per stream, at its first offset, so a pickle written without a
+    /// memo (one STACK_GLOBAL per object) costs one lookup per repeat, not one finding.
+    fn seen_before(&mut self, module: &str, name: &str, opcode: &'static str) -> Option<usize> {
+        use std::hash::BuildHasher;
+        let key = self.seen.hasher().hash_one((module, name, opcode));
+        if let Some(&index) = self.seen.get(&key) {
+            let earlier = &self.globals[index];
+            if earlier.opcode == opcode
+                && earlier.module.as_deref() == Some(module)
+                && earlier.name.as_deref() == Some(name)
+            {
+                return Some(index);
+            }
+        }
+        self.seen.insert(key, self.globals.len());
+        None
+    }
+
+    /// Applies the reconstruction rules' name-level plan to `global` applied by `apply`: a
+    /// global that this opcode may never apply is a concern. Decided once per global and
+    /// opcode. (Checks on argument values, `Plan::CheckValues`, need the values themselves,
+    /// which the scanner does not build; the runtime makes them.)
+    fn plan(
+        &mut self,
+        key: usize,
+        global: impl FnOnce(&Self) -> Option<Global>,
+        apply: Apply,
+        at: usize,
+    ) {
+        if !self.planned.insert((key, apply)) {
+            return;
+        }
+        let Some(global) = global(self) else {
+            return;
+        };
+        if let Plan::Refuse(violation) = reconstruct::plan(&global, apply) {
+            self.concern(
+                at,
+                ConcernKind::Rule,
+                format!(
+                    "`{global}` applied by `{apply:?}`: refused by `{}`: {}",
+                    violation.check, violation.detail
+                ),
+            );
         }
     }
 
@@ -55,7 +118,17 @@ impl<'p> Sink<'p> {
         self.globals.push(finding);
         Ok(())
     }
+
+    /// Records a concern once per kind and offset; a few per stream are enough to judge it.
+    fn concern(&mut self, offset: usize, kind: ConcernKind, detail: String) {
+        if self.concerns.len() < MAX_CONCERNS {
+            self.concerns.push((offset as u64, kind, detail));
+        }
+    }
 }
+
+/// Concerns kept per stream.
+const MAX_CONCERNS: usize = 16;
 
 /// How one pickle ended: the offset after its STOP (or where it broke), and the error if any.
 pub(crate) struct Ended {
@@ -75,6 +148,7 @@ pub(crate) fn run_pickle(data: &[u8], start: usize, joblib: bool, sink: &mut Sin
         objects: Objects::default(),
         sink,
         joblib,
+        frame_end: NO_FRAME,
     };
     let error = machine.run().err();
     Ended {
@@ -92,7 +166,11 @@ struct Machine<'a, 's, 'p> {
     objects: Objects,
     sink: &'s mut Sink<'p>,
     joblib: bool,
+    /// Where the last FRAME's bytes end, [`NO_FRAME`] before any.
+    frame_end: usize,
 }
+
+const NO_FRAME: usize = usize::MAX;
 
 #[derive(PartialEq, Eq)]
 enum Flow {
@@ -106,6 +184,15 @@ fn malformed(opcode: &'static str, at: usize, why: impl Into<String>) -> ScanErr
         opcode,
         why: why.into(),
     }
+}
+
+#[cold]
+fn memo_miss(index: i64, opcode: &'static str, at: usize) -> ScanError {
+    malformed(
+        opcode,
+        at,
+        format!("reads memo key `{index}`, which was never stored"),
+    )
 }
 
 fn underflow(opcode: &'static str, at: usize) -> ScanError {
@@ -141,12 +228,17 @@ impl<'a> Machine<'a, '_, '_> {
                     byte,
                 });
             };
-            if self.step(byte, name, at)? == Flow::Stop {
+            let flow = self.step(byte, name, at)?;
+            if self.r.pos() > self.frame_end && at < self.frame_end {
+                self.straddle(name, at);
+            }
+            if flow == Flow::Stop {
                 return Ok(());
             }
         }
     }
 
+    #[inline(always)]
     fn step(&mut self, byte: u8, name: &'static str, at: usize) -> Result<Flow, ScanError> {
         let trunc = |short: Short| ScanError::Truncated {
             offset: at as u64,
@@ -392,8 +484,8 @@ impl<'a> Machine<'a, '_, '_> {
                         ))
                     }
                 };
-                let known = self.global(module, attr, name, at)?;
-                self.push(known.map_or(Value::Built(name), Value::Class), at)?;
+                let global = self.global(module, attr, name, at)?;
+                self.push(global, at)?;
             }
             INST => {
                 let module = self.name_line();
@@ -407,18 +499,18 @@ impl<'a> Machine<'a, '_, '_> {
                     _ => return Err(malformed(name, at, "names a global that is not ascii")),
                 };
                 // `pickle._Unpickler` resolves the class before it looks for the mark.
-                let known = self.global(module, attr, name, at)?;
+                let class = self.global(module, attr, name, at)?;
                 let mark = self.pop_mark(name, at)?;
                 self.slice_from(mark, name, at)?;
                 self.stack.truncate(mark);
-                let class = known.map_or(Value::Built(name), Value::Class);
+                self.apply(class, Apply::Instantiate, at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
             STACK_GLOBAL => {
                 let attr = self.pop(name, at)?;
                 let module = self.pop(name, at)?;
-                let known = match (module.operand(), attr.operand()) {
+                let global = match (module.operand(), attr.operand()) {
                     (Operand::NotStr(what), _) => {
                         return Err(malformed(
                             name,
@@ -442,10 +534,10 @@ impl<'a> Machine<'a, '_, '_> {
                         }
                         self.sink
                             .record(Finding::unresolved(name, at as u64, why.join("; ")))?;
-                        None
+                        Value::Built(name)
                     }
                 };
-                self.push(known.map_or(Value::Built(name), Value::Class), at)?;
+                self.push(global, at)?;
             }
             EXT1 | EXT2 | EXT4 => {
                 let code: i64 = match byte {
@@ -469,12 +561,14 @@ impl<'a> Machine<'a, '_, '_> {
             REDUCE => {
                 let args = self.pop(name, at)?;
                 let callable = self.pop(name, at)?;
+                self.apply(callable, Apply::Reduce, at);
                 let result = self.objects.reduce(callable, args);
                 self.push(result, at)?;
             }
             NEWOBJ => {
                 self.pop(name, at)?;
                 let class = self.pop(name, at)?;
+                self.apply(class, Apply::NewObj, at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
@@ -482,6 +576,7 @@ impl<'a> Machine<'a, '_, '_> {
                 self.pop(name, at)?;
                 self.pop(name, at)?;
                 let class = self.pop(name, at)?;
+                self.apply(class, Apply::NewObjEx, at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
@@ -492,16 +587,40 @@ impl<'a> Machine<'a, '_, '_> {
                 }
                 let class = self.stack[mark];
                 self.stack.truncate(mark);
+                self.apply(class, Apply::Instantiate, at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
             BUILD => {
                 let state = self.pop(name, at)?;
                 let target = self.top(name, at)?;
+                match target {
+                    Value::Made(index) => self.apply(Value::Global(index), Apply::Build, at),
+                    Value::Dtype(_) => self.apply(Value::Class(Known::Dtype), Apply::Build, at),
+                    Value::Wrapper => {
+                        self.apply(Value::Class(Known::ArrayWrapper), Apply::Build, at)
+                    }
+                    _ => {}
+                }
                 self.objects.build(target, state);
                 if self.joblib && matches!(target, Value::Wrapper) {
                     // joblib's load_build swaps the wrapper for the array it reads next.
                     self.stack.pop();
+                    if self.frame_end != NO_FRAME && self.r.pos() < self.frame_end {
+                        // joblib reads the array from the file, past the frame its unpickler
+                        // buffered: not the bytes that follow BUILD in the stream.
+                        self.sink.concern(
+                            at,
+                            ConcernKind::ReadersDisagree,
+                            "a joblib array's data starts inside a FRAME: joblib reads it from \
+                             after the frame, not from the bytes that follow"
+                                .into(),
+                        );
+                    } else {
+                        // joblib committed the frame before the array: its data follows the
+                        // frame, where every reader reads it.
+                        self.frame_end = NO_FRAME;
+                    }
                     self.read_array(state)?;
                     self.push(Value::Data, at)?;
                 }
@@ -533,6 +652,11 @@ impl<'a> Machine<'a, '_, '_> {
                 if len > i64::MAX as u64 {
                     return Err(malformed(name, at, "is longer than any unpickler accepts"));
                 }
+                let reach = self.r.pos().saturating_add(len as usize);
+                if at < self.frame_end && reach > self.frame_end {
+                    self.straddle(name, at);
+                }
+                self.frame_end = reach;
             }
             _ => {
                 // `name()` knows every byte matched above and no other.
@@ -543,6 +667,87 @@ impl<'a> Machine<'a, '_, '_> {
             }
         }
         Ok(Flow::Next)
+    }
+
+    /// An opcode read past the end of the FRAME it started in. `pickle.loads` reads on, the
+    /// pure-Python unpickler raises, and `_pickle` reading a file drops the rest of the frame
+    /// it buffered and reads the argument from after the frame (`_Unpickler_ReadFromFile`
+    /// after `load_frame` rewound into bytes read with `read()`, not `peek()`): the three read
+    /// different opcodes from here on. No pickler writes this.
+    #[cold]
+    fn straddle(&mut self, opcode: &'static str, at: usize) {
+        let Some(start) = self.read_past(at) else {
+            // A bytes payload: `_pickle` takes the buffered part and reads the rest from the
+            // file, as pickle.loads does; the pure-Python unpickler stops. No reader runs
+            // anything the others do not.
+            self.frame_end = NO_FRAME;
+            return;
+        };
+        if self.sink.dropped.is_none() {
+            self.sink.dropped = Some((start, self.frame_end));
+        }
+        self.sink.concern(
+            at,
+            ConcernKind::ReadersDisagree,
+            format!(
+                "`{opcode}` reads past the end of its FRAME (at offset `{}`): CPython's file \
+                 unpickler, pickle.loads and the pure-Python unpickler read different opcodes \
+                 from here",
+                self.frame_end
+            ),
+        );
+        // Reported once per frame.
+        self.frame_end = NO_FRAME;
+    }
+
+    /// Where the read that ran past the frame's end started, if `_pickle` drops the frame's
+    /// rest for it: the opcode at `at` is decoded again over the bytes up to the frame's end,
+    /// and the read that comes up short says where it began. `None` for a bytes payload, which
+    /// `_pickle` reads with `_Unpickler_ReadInto`: buffered bytes first, then the file.
+    fn read_past(&self, at: usize) -> Option<usize> {
+        let end = self.frame_end.min(self.data.len());
+        let head = &self.data[..end];
+        let byte = head.get(at).copied().unwrap_or(STOP);
+        let length_field = match byte {
+            SHORT_BINBYTES => Some(1),
+            BINBYTES => Some(4),
+            BINBYTES8 | BYTEARRAY8 => Some(8),
+            _ => None,
+        };
+        if let Some(len) = length_field {
+            return (at + 1 + len > end).then_some(at + 1);
+        }
+        if byte == FRAME {
+            // `load_frame` reads the length, then buffers the new frame with one read: that
+            // read drops the rest of the outer frame.
+            return Some(if at + 9 <= end { at + 9 } else { at + 1 });
+        }
+        if matches!(byte, GLOBAL | INST) {
+            // The name lines take what is left at the end: the short line starts after the
+            // last newline.
+            return Some(
+                head[at + 1..]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(at + 1, |nl| at + 2 + nl),
+            );
+        }
+        let mut sink = Sink::new(self.sink.policy, self.sink.limits);
+        let mut probe = Machine {
+            data: head,
+            r: Reader::new(head, at + 1),
+            stack: vec![Value::None; 4],
+            marks: Vec::new(),
+            memo: Memo::default(),
+            objects: Objects::default(),
+            sink: &mut sink,
+            joblib: false,
+            frame_end: NO_FRAME,
+        };
+        match probe.step(byte, crate::opcodes::name(byte).unwrap_or("STOP"), at) {
+            Err(ScanError::Truncated { left, .. }) => Some(end - left as usize),
+            _ => Some(at + 1),
+        }
     }
 
     /// A module or class name line. At the end of the data `pickle._Unpickler` (unlike
@@ -565,12 +770,53 @@ impl<'a> Machine<'a, '_, '_> {
         attr: &str,
         opcode: &'static str,
         at: usize,
-    ) -> Result<Option<Known>, ScanError> {
-        let finding = Finding::judged(self.sink.policy, module, attr, opcode, at as u64);
-        self.sink.record(finding)?;
+    ) -> Result<Value<'a>, ScanError> {
+        let index = match self.sink.seen_before(module, attr, opcode) {
+            Some(index) => index,
+            None => {
+                let finding = Finding::judged(self.sink.policy, module, attr, opcode, at as u64);
+                self.sink.record(finding)?;
+                self.sink.globals.len() - 1
+            }
+        };
         let known = Known::of(module, attr);
         self.objects.saw_global(known);
-        Ok(known)
+        Ok(match known {
+            Some(known) => Value::Class(known),
+            None => u32::try_from(index).map_or(Value::Built(opcode), Value::Global),
+        })
+    }
+
+    /// The rules' plan for applying `callee` with `apply`, if it is a global the stream named.
+    #[inline(always)]
+    fn apply(&mut self, callee: Value<'a>, apply: Apply, at: usize) {
+        match callee {
+            Value::Global(index) => {
+                let index = index as usize;
+                self.sink.plan(
+                    index,
+                    |sink| {
+                        let finding = sink.globals.get(index)?;
+                        Some(Global::new(
+                            finding.module.as_deref()?,
+                            finding.name.as_deref()?,
+                        ))
+                    },
+                    apply,
+                    at,
+                );
+            }
+            Value::Class(known) => {
+                let (module, name) = known.names();
+                self.sink.plan(
+                    usize::MAX - known as usize,
+                    |_| Some(Global::new(module, name)),
+                    apply,
+                    at,
+                );
+            }
+            _ => {}
+        }
     }
 
     fn read_array(&mut self, state: Value<'a>) -> Result<(), ScanError> {
@@ -693,18 +939,12 @@ impl<'a> Machine<'a, '_, '_> {
         self.stack.truncate(mark);
     }
 
+    #[inline(always)]
     fn get(&mut self, index: i64, opcode: &'static str, at: usize) -> Result<(), ScanError> {
-        let value = u64::try_from(index)
-            .ok()
-            .and_then(|index| self.memo.get(index))
-            .ok_or_else(|| {
-                malformed(
-                    opcode,
-                    at,
-                    format!("reads memo key `{index}`, which was never stored"),
-                )
-            })?;
-        self.push(value, at)
+        match u64::try_from(index).ok().and_then(|key| self.memo.get(key)) {
+            Some(value) => self.push(value, at),
+            None => Err(memo_miss(index, opcode, at)),
+        }
     }
 
     fn put(&mut self, index: u64, opcode: &'static str, at: usize) -> Result<(), ScanError> {

@@ -22,15 +22,35 @@ impl<'a> Memo<'a> {
         self.len
     }
 
+    #[inline(always)]
     pub fn get(&self, key: u64) -> Option<Value<'a>> {
-        usize::try_from(key)
-            .ok()
-            .and_then(|index| self.dense.get(index).copied().flatten())
-            .or_else(|| self.sparse.get(&key).copied())
+        if let Some(Some(value)) = usize::try_from(key).ok().and_then(|i| self.dense.get(i)) {
+            return Some(*value);
+        }
+        self.sparse_get(key)
+    }
+
+    #[cold]
+    fn sparse_get(&self, key: u64) -> Option<Value<'a>> {
+        if self.sparse.is_empty() {
+            return None;
+        }
+        self.sparse.get(&key).copied()
     }
 
     /// Stores `value` at `key`. Fails, storing nothing, when a new key would pass `limit`.
+    #[inline(always)]
     pub fn insert(&mut self, key: u64, value: Value<'a>, limit: usize) -> Result<(), ()> {
+        // What picklers write: the next key, one past the vector's end.
+        if key == self.dense.len() as u64 && self.sparse.is_empty() && self.len < limit {
+            self.dense.push(Some(value));
+            self.len += 1;
+            return Ok(());
+        }
+        self.insert_any(key, value, limit)
+    }
+
+    fn insert_any(&mut self, key: u64, value: Value<'a>, limit: usize) -> Result<(), ()> {
         let present = self.get(key).is_some();
         if !present && self.len >= limit {
             return Err(());

@@ -15,6 +15,8 @@ const MAX_TRACKED: usize = 1 << 16;
 struct DtypeInfo {
     itemsize: Option<u64>,
     object: Option<bool>,
+    /// Void, bytes or str: the only kinds whose item size a BUILD state sets.
+    flexible: bool,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -86,20 +88,20 @@ impl Objects {
             return;
         };
         info.object = any_object(info.object, object);
-        match key {
-            Value::Str("shape") => {
+        match key.text() {
+            Some("shape") => {
                 info.shape = match value {
                     Value::Shape(count) => Slot::Set(count),
                     _ => Slot::Unknown,
                 }
             }
-            Value::Str("dtype") => {
+            Some("dtype") => {
                 info.dtype = match value {
                     Value::Dtype(index) => Slot::Set(index),
                     _ => Slot::Unknown,
                 }
             }
-            Value::Str("numpy_array_alignment_bytes") => {
+            Some("numpy_array_alignment_bytes") => {
                 info.aligned = match value {
                     Value::Int(_) => Slot::Set(true),
                     Value::None => Slot::Set(false),
@@ -121,6 +123,7 @@ impl Objects {
             }
             (Value::Class(Known::Reconstructor), Value::ArgsOf(Known::ArrayWrapper))
             | (Value::Class(Known::ArrayWrapper), _) => Value::Wrapper,
+            (Value::Global(index), _) => Value::Made(index),
             _ => Value::Built("REDUCE"),
         }
     }
@@ -129,6 +132,7 @@ impl Objects {
     pub fn instance<'a>(&self, class: Value<'a>, opcode: &'static str) -> Value<'a> {
         match class {
             Value::Class(Known::ArrayWrapper) => Value::Wrapper,
+            Value::Global(index) => Value::Made(index),
             _ => Value::Built(opcode),
         }
     }
@@ -143,10 +147,12 @@ impl Objects {
         };
         match state {
             Value::DtypeState(state) => {
-                if let Ok(elsize) = u64::try_from(state.elsize) {
-                    info.itemsize = Some(elsize);
+                // numpy's `__setstate__` sets the item size of flexible types only, and the
+                // flags (hence `hasobject`, which joblib asks) of every type.
+                if info.flexible {
+                    info.itemsize = u64::try_from(state.elsize).ok().or(info.itemsize);
                 }
-                info.object = any_object(info.object, state.object);
+                info.object = state.object;
             }
             _ => {
                 info.itemsize = None;
@@ -199,7 +205,11 @@ fn dtype_from_typestr(typestr: &str) -> DtypeInfo {
         Some('b' | 'i' | 'u' | 'f' | 'c' | 'V' | 'S' | 'a' | 'M' | 'm') => (digits, Some(false)),
         _ => (None, Some(false)),
     };
-    DtypeInfo { itemsize, object }
+    DtypeInfo {
+        itemsize,
+        object,
+        flexible: matches!(kind, Some('V' | 'S' | 'a' | 'U')),
+    }
 }
 
 #[cfg(test)]

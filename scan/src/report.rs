@@ -18,15 +18,20 @@ pub struct FileReport {
     pub streams: Vec<StreamReport>,
     /// Why the file or its outer container could not be read to the end.
     pub error: Option<ScanError>,
+    /// What makes the file unsafe besides its globals: code it carries, readers that would
+    /// disagree about it, contents the scanner cannot open. Each one is a finding.
+    pub concerns: Vec<Concern>,
 }
 
 impl FileReport {
     /// Whether any global is not allowed: refused, hard-denied or not resolvable statically.
     pub fn has_findings(&self) -> bool {
-        self.streams
-            .iter()
-            .flat_map(|stream| &stream.globals)
-            .any(Finding::is_finding)
+        !self.concerns.is_empty()
+            || self
+                .streams
+                .iter()
+                .flat_map(|stream| &stream.globals)
+                .any(Finding::is_finding)
     }
 
     /// Whether part of the file could not be scanned, so its verdict is incomplete.
@@ -59,6 +64,46 @@ pub struct StreamReport {
     pub globals: Vec<Finding>,
     /// Why the stream could not be read to its end. Globals before the damage stay listed.
     pub error: Option<ScanError>,
+}
+
+/// Something that makes a file unsafe to load besides the globals its pickles name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Concern {
+    /// The member it concerns (`archive/code/`), `None` for the file itself.
+    pub member: Option<String>,
+    /// Offset in that member or file, where there is one.
+    pub offset: Option<u64>,
+    /// What kind of problem it is.
+    pub kind: ConcernKind,
+    /// What the scanner saw, for people.
+    pub detail: String,
+}
+
+/// The kinds of [`Concern`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConcernKind {
+    /// The file carries code that its loader runs (TorchScript, torch.package, dill's
+    /// `__main__`), whatever globals it names.
+    Code,
+    /// Two real readers of the file would read different contents: what one loads is not what
+    /// the other (or the scanner) sees.
+    ReadersDisagree,
+    /// A container or encoding the scanner cannot open, so its contents stay unchecked.
+    Unscannable,
+    /// An allowed global applied in a way its reconstruction rules refuse.
+    Rule,
+}
+
+impl fmt::Display for ConcernKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConcernKind::Code => "code",
+            ConcernKind::ReadersDisagree => "readers disagree",
+            ConcernKind::Unscannable => "unscannable",
+            ConcernKind::Rule => "rule",
+        })
+    }
 }
 
 /// One global a pickle would resolve.
@@ -194,6 +239,19 @@ pub enum Format {
     Npz,
     /// Any other zip archive.
     Zip,
+    /// A TorchScript archive (`torch.jit.save`): carries code that `torch.jit.load` runs.
+    TorchScript,
+    /// A `torch.package` archive: carries Python modules that `PackageImporter` runs.
+    TorchPackage,
+    /// A tar archive (torch < 0.4's format among others); its members are scanned.
+    Tar,
+    /// A 7z archive, which the scanner cannot open.
+    SevenZip,
+    /// A format that holds no code and no pickle: tensors or a graph only.
+    Safe {
+        /// Which one: `safetensors`, `gguf`, `onnx`, `npy`.
+        kind: &'static str,
+    },
     /// A compressed file, such as a compressed joblib dump.
     Compressed {
         /// The compression.
@@ -214,6 +272,11 @@ impl fmt::Display for Format {
             Format::Npy => f.write_str("npy"),
             Format::Npz => f.write_str("npz"),
             Format::Zip => f.write_str("zip"),
+            Format::TorchScript => f.write_str("torchscript"),
+            Format::TorchPackage => f.write_str("torch.package"),
+            Format::Tar => f.write_str("tar"),
+            Format::SevenZip => f.write_str("7z"),
+            Format::Safe { kind } => write!(f, "safe format ({kind})"),
             Format::Compressed { codec, inner } => write!(f, "{codec}-compressed {inner}"),
             Format::Unknown => f.write_str("unknown"),
         }
@@ -313,6 +376,7 @@ mod tests {
                 error: Some(ScanError::TrailingData { offset: 9 }),
             }],
             error: None,
+            concerns: Vec::new(),
         };
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["format"]["compressed"]["codec"], "gzip");

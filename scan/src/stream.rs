@@ -4,7 +4,7 @@
 use pickleguard_policy::Policy;
 
 use crate::machine::{run_pickle, Sink};
-use crate::report::Finding;
+use crate::report::{ConcernKind, Finding};
 use crate::{Limits, ScanError};
 
 /// How many pickles a stream holds.
@@ -22,9 +22,14 @@ pub(crate) enum Count {
 /// The result of walking a stream.
 pub(crate) struct Walk {
     pub globals: Vec<Finding>,
+    /// Offset, kind and detail of each concern found in the stream.
+    pub concerns: Vec<(u64, ConcernKind, String)>,
     pub error: Option<ScanError>,
     /// Whether the first pickle ran to its STOP.
     pub first_complete: bool,
+    /// The stream as `_pickle` reads it from a file, where that differs (a read ran past the
+    /// end of a FRAME): the bytes it drops taken out.
+    pub file_reading: Option<Box<Walk>>,
 }
 
 pub(crate) fn walk(
@@ -35,6 +40,32 @@ pub(crate) fn walk(
     policy: &Policy,
     limits: Limits,
 ) -> Walk {
+    let (mut first, dropped) = walk_once(data, start, count, joblib, policy, limits);
+    // `_pickle` reading a file drops the rest of a frame when a read runs past its end, and
+    // reads on from after the frame: that reading is walked too (once; straddles in it are
+    // only reported).
+    first.file_reading = dropped.and_then(|(from, to)| {
+        // A frame may claim to end past the data.
+        let to = to.min(data.len());
+        let from = from.min(to);
+        let mut view = Vec::with_capacity(data.len() - (to - from));
+        view.extend_from_slice(&data[..from]);
+        view.extend_from_slice(data.get(to..)?);
+        Some(Box::new(
+            walk_once(&view, start, count, joblib, policy, limits).0,
+        ))
+    });
+    first
+}
+
+fn walk_once(
+    data: &[u8],
+    start: usize,
+    count: Count,
+    joblib: bool,
+    policy: &Policy,
+    limits: Limits,
+) -> (Walk, Option<(usize, usize)>) {
     let mut sink = Sink::new(policy, limits);
     let mut pos = start;
     let mut done = 0u32;
@@ -60,16 +91,36 @@ pub(crate) fn walk(
             }
         }
     };
-    Walk {
+    let walk = Walk {
         globals: sink.globals,
+        concerns: sink.concerns,
         error,
         first_complete: done > 0,
-    }
+        file_reading: None,
+    };
+    (walk, sink.dropped)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by the smoke fuzzer: a FRAME that claims to end past the data, then a nested FRAME
+    /// straddling it, made the dropped range end past the data.
+    #[test]
+    fn a_frame_past_the_data_is_no_panic() {
+        let mut data = b"\x80\x04\x95\xff\x00\x00\x00\x00\x00\x00\x00".to_vec();
+        data.extend_from_slice(b"\x95\xff\xff\x00\x00\x00\x00\x00\x00N.");
+        let w = walk(
+            &data,
+            0,
+            Count::All,
+            false,
+            &Policy::new(),
+            Limits::default(),
+        );
+        assert!(!w.concerns.is_empty());
+    }
 
     #[test]
     fn concatenated_pickles_are_all_scanned() {

@@ -45,9 +45,15 @@ pub(crate) fn raw_unicode(line: &[u8]) -> Value<'_> {
     }
 }
 
-/// The payload of BINUNICODE and friends.
+/// The payload of BINUNICODE and friends: checked as UTF-8 only when its text is needed.
+#[inline(always)]
 pub(crate) fn utf8(bytes: &[u8]) -> Value<'_> {
-    std::str::from_utf8(bytes).map_or(Value::Text(BAD_UTF8), Value::Str)
+    Value::Utf8(bytes)
+}
+
+/// The text of a BINUNICODE payload, or why there is none.
+pub(crate) fn checked_utf8(bytes: &[u8]) -> Result<&str, &'static str> {
+    std::str::from_utf8(bytes).map_err(|_| BAD_UTF8)
 }
 
 /// A GET or PUT index, as `PyLong_FromString(line, NULL, 10)` reads the C string `_pickle`
@@ -171,8 +177,12 @@ mod tests {
         assert!(matches!(raw_unicode(b"p\\u006fsix"), Value::Text(_)));
         assert!(matches!(raw_unicode(b"\xe9"), Value::Text(_)));
         assert!(matches!(ascii_text(b"\xff"), Value::Text(_)));
-        assert!(matches!(utf8("é".as_bytes()), Value::Str("é")));
-        assert!(matches!(utf8(b"\xed\xa0\x80"), Value::Text(_)));
+        assert!(matches!(utf8("é".as_bytes()).text(), Some("é")));
+        assert!(utf8(b"\xff").text().is_none());
+        assert!(matches!(
+            utf8(b"\xed\xa0\x80").operand(),
+            crate::value::Operand::Unknown(_)
+        ));
     }
 
     #[test]

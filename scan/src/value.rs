@@ -17,6 +17,15 @@ pub(crate) enum Known {
 }
 
 impl Known {
+    /// The names the rules know it by.
+    pub fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Known::ArrayWrapper => ("joblib.numpy_pickle", "NumpyArrayWrapper"),
+            Known::Dtype => ("numpy", "dtype"),
+            Known::Reconstructor => ("copyreg", "_reconstructor"),
+        }
+    }
+
     pub fn of(module: &str, name: &str) -> Option<Known> {
         match (module, name) {
             ("joblib.numpy_pickle", "NumpyArrayWrapper")
@@ -34,6 +43,9 @@ impl Known {
 pub(crate) enum Value<'a> {
     /// A `str` whose text is known.
     Str(&'a str),
+    /// A `str` from BINUNICODE's UTF-8 bytes, checked only when its text is needed (most
+    /// strings never are): invalid bytes make it a `str` of unknown text.
+    Utf8(&'a [u8]),
     /// A `str` (or `bytes`, depending on the unpickler's encoding) whose text is not known
     /// statically; says why.
     Text(&'static str),
@@ -47,6 +59,11 @@ pub(crate) enum Value<'a> {
     Built(&'static str),
     /// A global the scanner recognises.
     Class(Known),
+    /// Any other global the stream named: the index of its finding in the stream.
+    Global(u32),
+    /// An object made by applying such a global (REDUCE, NEWOBJ, ...): what a BUILD on it is
+    /// judged against.
+    Made(u32),
     /// A tuple of non-negative ints (an array shape): the product, saturating at u64::MAX.
     Shape(u64),
     /// A tuple whose first item is a known string (`numpy.dtype`'s arguments).
@@ -71,7 +88,9 @@ pub(crate) enum Value<'a> {
 pub(crate) struct DtypeState {
     /// The item size for flexible types (void, bytes, str); -1 for the others.
     pub elsize: i64,
-    /// Whether its subarray or fields hold objects (`None`: cannot tell).
+    /// Whether the dtype will say `hasobject`: numpy's `__setstate__` takes the flags from the
+    /// state as they are, and `hasobject` is their bit 0, whatever the fields say (`None`:
+    /// the flags are not a literal int).
     pub object: Option<bool>,
 }
 
@@ -89,11 +108,19 @@ impl<'a> Value<'a> {
     pub fn operand(self) -> Operand<'a> {
         match self {
             Value::Str(text) => Operand::Known(text),
+            Value::Utf8(bytes) => match crate::text::checked_utf8(bytes) {
+                Ok(text) => Operand::Known(text),
+                Err(why) => Operand::Unknown(why.to_string()),
+            },
             Value::Text(why) => Operand::Unknown(why.to_string()),
             Value::Built(opcode) => {
                 Operand::Unknown(format!("is an object built at run time by `{opcode}`"))
             }
-            Value::Class(_) | Value::Dtype(_) => {
+            Value::Made(_) => Operand::Unknown(
+                "is an object built at run time by applying a global (`REDUCE`, `NEWOBJ`, ...)"
+                    .into(),
+            ),
+            Value::Class(_) | Value::Global(_) | Value::Dtype(_) => {
                 Operand::Unknown("is an object built at run time by a global lookup".into())
             }
             Value::Wrapper => Operand::Unknown("is an object built at run time by `NEWOBJ`".into()),
@@ -106,6 +133,15 @@ impl<'a> Value<'a> {
             | Value::DtypeState(_)
             | Value::Tuple { .. } => Operand::NotStr("a tuple"),
             Value::Dict(_) => Operand::NotStr("a dict"),
+        }
+    }
+
+    /// The text of a `str` whose text is known.
+    pub fn text(self) -> Option<&'a str> {
+        match self {
+            Value::Str(text) => Some(text),
+            Value::Utf8(bytes) => crate::text::checked_utf8(bytes).ok(),
+            _ => None,
         }
     }
 
@@ -145,21 +181,27 @@ pub(crate) fn tuple<'a>(
         return Value::Shape(product);
     }
     match items.first() {
-        Some(Value::Str(text)) => return Value::Args(text),
         Some(Value::Class(known)) => return Value::ArgsOf(*known),
-        _ => {}
+        Some(first) => {
+            if let Some(text) = first.text() {
+                return Value::Args(text);
+            }
+        }
+        None => {}
     }
-    if let (8 | 9, Some(Value::Int(_)), Some(Value::Str(_)), Some(Value::Int(elsize))) =
-        (items.len(), items.first(), items.get(1), items.get(5))
-    {
-        let part = |index: usize| match items.get(index) {
-            Some(Value::None) => Some(false),
-            Some(value) => value.object(&dtype_object),
-            None => Some(false),
+    if let (8 | 9, Some(Value::Int(_)), Some(Some(_)), Some(Value::Int(elsize))) = (
+        items.len(),
+        items.first(),
+        items.get(1).map(|v| v.text()),
+        items.get(5),
+    ) {
+        let object = match items.get(7) {
+            Some(Value::Int(flags)) => Some(flags & 1 != 0),
+            _ => None,
         };
         return Value::DtypeState(DtypeState {
             elsize: *elsize,
-            object: any_object(part(2), part(4)),
+            object,
         });
     }
     let mut object = Some(false);

@@ -41,13 +41,30 @@ impl Entry {
 pub(crate) struct Archive {
     pub entries: Vec<Entry>,
     pub error: Option<ScanError>,
+    /// Bytes before the archive proper by the end record's count, which Python's `zipfile`
+    /// adds to every offset and torch's reader (miniz) does not.
+    pub shift: u64,
+}
+
+/// How the end record's offsets are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Offsets {
+    /// As Python's `zipfile` does (numpy, joblib, most tools): shifted by the bytes found
+    /// between the central directory's recorded end and the end record.
+    Shifted,
+    /// As miniz, torch's `PyTorchStreamReader`, does: from the start of the file.
+    Absolute,
 }
 
 fn bad(why: impl Into<String>) -> ScanError {
     ScanError::Zip { why: why.into() }
 }
 
-pub(crate) fn read(data: &[u8], max_members: usize) -> Result<Archive, ScanError> {
+pub(crate) fn read(
+    data: &[u8],
+    max_members: usize,
+    offsets: Offsets,
+) -> Result<Archive, ScanError> {
     let end = find_end_record(data).ok_or_else(|| bad("no end of central directory record"))?;
     let mut r = Reader::new(data, end + 10);
     let short = |_| bad("the end of central directory record is cut short");
@@ -66,13 +83,19 @@ pub(crate) fn read(data: &[u8], max_members: usize) -> Result<Archive, ScanError
     }
     // Bytes prepended to the archive (a self-extractor's stub) shift every offset, as Python's
     // zipfile allows.
-    let shift = cd_end
+    let found_shift = cd_end
         .checked_sub(cd_size)
-        .and_then(|start| start.checked_sub(cd_offset))
-        .ok_or_else(|| bad("the central directory does not fit before its end record"))?;
-    let cd_start = cd_offset + shift;
-    let cd = data
-        .get(cd_start as usize..(cd_start + cd_size) as usize)
+        .and_then(|start| start.checked_sub(cd_offset));
+    let shift = match offsets {
+        Offsets::Shifted => found_shift
+            .ok_or_else(|| bad("the central directory does not fit before its end record"))?,
+        Offsets::Absolute => 0,
+    };
+    let cd_start = cd_offset.saturating_add(shift);
+    let cd = usize::try_from(cd_start)
+        .ok()
+        .zip(usize::try_from(cd_start.saturating_add(cd_size)).ok())
+        .and_then(|(start, end)| data.get(start..end))
         .ok_or_else(|| bad("the central directory lies outside the file"))?;
 
     let mut entries = Vec::new();
@@ -95,7 +118,11 @@ pub(crate) fn read(data: &[u8], max_members: usize) -> Result<Archive, ScanError
             }
         }
     }
-    Ok(Archive { entries, error })
+    Ok(Archive {
+        entries,
+        error,
+        shift: found_shift.unwrap_or(0),
+    })
 }
 
 fn central_entry(r: &mut Reader<'_>, shift: u64) -> Result<Entry, ScanError> {
@@ -183,6 +210,32 @@ pub(crate) fn raw_member<'a>(data: &'a [u8], entry: &Entry) -> Result<&'a [u8], 
     })
 }
 
+/// Like [`raw_member`], but a member whose data runs past the end of the file gives what is
+/// there, with the error: Python's zipfile reads a member as a stream and its reader (numpy's
+/// `pickle.load`) stops at the pickle's STOP, long before the missing bytes are missed.
+pub(crate) fn raw_member_lenient<'a>(
+    data: &'a [u8],
+    entry: &Entry,
+) -> Result<(&'a [u8], Option<ScanError>), ScanError> {
+    match raw_member(data, entry) {
+        Ok(raw) => Ok((raw, None)),
+        Err(error) => {
+            let full = Entry {
+                compressed_size: 0,
+                ..entry.clone()
+            };
+            // The header itself is sound when a zero-length body fits: keep what follows it.
+            let start = raw_member(data, &full).map_err(|_| clone(&error))?;
+            let offset = start.as_ptr() as usize - data.as_ptr() as usize;
+            Ok((&data[offset..], Some(error)))
+        }
+    }
+}
+
+fn clone(error: &ScanError) -> ScanError {
+    bad(error.to_string())
+}
+
 /// The last end record, searched backwards through the longest possible comment.
 fn find_end_record(data: &[u8]) -> Option<usize> {
     let lowest = data.len().saturating_sub(END_RECORD_LEN + MAX_COMMENT);
@@ -251,7 +304,7 @@ pub(crate) mod tests {
     #[test]
     fn reads_members_in_place() {
         let zip = stored_zip(&[("a/data.pkl", b"N."), ("a/data/0", b"\x00\x01")]);
-        let archive = read(&zip, 10).unwrap();
+        let archive = read(&zip, 10, Offsets::Shifted).unwrap();
         assert!(archive.error.is_none());
         assert_eq!(archive.entries.len(), 2);
         assert_eq!(archive.entries[0].name, "a/data.pkl");
@@ -317,7 +370,7 @@ pub(crate) mod tests {
     #[test]
     fn reads_zip64_records_and_extra_fields() {
         let zip = zip64("archive/data.pkl", b"\x80\x02N.");
-        let archive = read(&zip, 10).unwrap();
+        let archive = read(&zip, 10, Offsets::Shifted).unwrap();
         assert!(archive.error.is_none(), "{:?}", archive.error);
         assert_eq!(archive.entries.len(), 1);
         assert_eq!(
@@ -329,7 +382,7 @@ pub(crate) mod tests {
     #[test]
     fn caps_the_member_count() {
         let zip = stored_zip(&[("a", b""), ("b", b""), ("c", b"")]);
-        let archive = read(&zip, 2).unwrap();
+        let archive = read(&zip, 2, Offsets::Shifted).unwrap();
         assert_eq!(archive.entries.len(), 2);
         assert!(matches!(archive.error, Some(ScanError::Limit { .. })));
     }
@@ -338,15 +391,25 @@ pub(crate) mod tests {
     fn prepended_bytes_shift_offsets() {
         let mut zip = b"#!stub\n".to_vec();
         zip.extend(stored_zip(&[("x.pkl", b"N.")]));
-        let archive = read(&zip, 10).unwrap();
+        let archive = read(&zip, 10, Offsets::Shifted).unwrap();
+        assert_eq!(archive.shift, 7);
         assert_eq!(raw_member(&zip, &archive.entries[0]).unwrap(), b"N.");
+        // miniz reads the same offsets from the start of the file, and misses.
+        let absolute = read(&zip, 10, Offsets::Absolute);
+        let misses = absolute.map_or(true, |archive| {
+            archive
+                .entries
+                .first()
+                .is_none_or(|entry| raw_member(&zip, entry).is_err())
+        });
+        assert!(misses);
     }
 
     #[test]
     fn damage_is_an_error_not_a_panic() {
         let zip = stored_zip(&[("x.pkl", b"N.")]);
         for cut in 0..zip.len() {
-            let _ = read(&zip[..cut], 10).map(|archive| {
+            let _ = read(&zip[..cut], 10, Offsets::Shifted).map(|archive| {
                 for entry in &archive.entries {
                     let _ = raw_member(&zip[..cut], entry);
                 }
@@ -355,6 +418,6 @@ pub(crate) mod tests {
         let mut lying = zip.clone();
         let at = lying.len() - 6;
         lying[at..at + 4].copy_from_slice(&u32::MAX.to_le_bytes());
-        assert!(read(&lying, 10).is_err());
+        assert!(read(&lying, 10, Offsets::Shifted).is_err());
     }
 }

@@ -78,8 +78,9 @@ struct Resolved<'py> {
 struct Built<'py> {
     by: Global,
     apply: Apply,
-    /// The arguments; for NEWOBJ_EX the tuple `(args, kwargs)`.
-    args: Bound<'py, PyAny>,
+    /// The arguments as they were when it was applied; for NEWOBJ_EX the tuple
+    /// `(args, kwargs)`.
+    args: Value,
     state: Option<Bound<'py, PyAny>>,
     /// Keeps the address valid as a key.
     _object: Bound<'py, PyAny>,
@@ -91,7 +92,7 @@ pub struct Provenance<'py> {
     resolved: FxHashMap<usize, Resolved<'py>>,
     built: FxHashMap<usize, Built<'py>>,
     /// The step just checked whose result must be remembered: (global, apply, args).
-    pending: Option<(Global, Apply, Bound<'py, PyAny>)>,
+    pending: Option<(Global, Apply, Value)>,
     /// The guard's mode, read at the start of the load.
     mode: Mode,
 }
@@ -174,12 +175,15 @@ impl<'py> Provenance<'py> {
             return Ok(());
         }
         let global = resolved.global.clone();
+        // The arguments are converted before the call, for the checks and for what is
+        // remembered of the result: a callee may change them afterwards (pandas'
+        // `_new_DatetimeIndex` pops items from its dict).
+        let args_value = self.to_value(args.as_any());
+        let kwargs_value = kwargs.map(|kwargs| self.to_value(kwargs.as_any()));
         match reconstruct::plan(&global, apply) {
             Plan::Allow => {}
             Plan::Refuse(violation) => self.violation(&global, apply, violation)?,
             Plan::CheckValues => {
-                let args_value = self.to_value(args.as_any());
-                let kwargs_value = kwargs.map(|kwargs| self.to_value(kwargs.as_any()));
                 if let Err(violation) =
                     reconstruct::check_apply(&global, apply, &args_value, kwargs_value.as_ref())
                 {
@@ -187,9 +191,9 @@ impl<'py> Provenance<'py> {
                 }
             }
         }
-        let args = match kwargs {
-            Some(kwargs) => PyTuple::new(self.py, [args.as_any(), kwargs.as_any()])?.into_any(),
-            None => args.clone().into_any(),
+        let args = match kwargs_value {
+            Some(kwargs_value) => Value::Tuple(vec![args_value, kwargs_value]),
+            None => args_value,
         };
         self.pending = Some((global, apply, args));
         Ok(())

@@ -37,14 +37,16 @@ pub enum Origin<'py> {
     /// Already known as a [`Value`] (typically `Value::Global` for a resolved class).
     Value(Value),
     /// Built by applying `by` with `apply`: its arguments (for NEWOBJ_EX, the tuple
-    /// `(args, kwargs)`) and the state a BUILD gave it, converted on demand.
+    /// `(args, kwargs)`) as they were when it was applied, and the state a BUILD gave it,
+    /// converted on demand.
     Built {
         /// The global that was applied.
         by: Global,
         /// How it was applied.
         apply: Apply,
-        /// The arguments it was applied to.
-        args: Bound<'py, PyAny>,
+        /// The arguments it was applied to, converted when it was applied: a callee may
+        /// change them afterwards (pandas' `_new_DatetimeIndex` pops items from its dict).
+        args: Value,
         /// The state a BUILD gave it, if any yet.
         state: Option<Bound<'py, PyAny>>,
     },
@@ -143,7 +145,7 @@ impl<'py> Converter<'_, 'py> {
             } => Value::Built {
                 by,
                 apply,
-                args: Box::new(self.convert(&args, depth - 1)),
+                args: Box::new(args),
                 state: state.map(|state| Box::new(self.convert(&state, depth - 1))),
             },
         }

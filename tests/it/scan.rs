@@ -80,14 +80,26 @@ fn scan_exit_codes() {
     assert_eq!(
         output.status.code(),
         Some(1),
-        "a hard-denied global before the damage decides the exit status"
+        "a stream that breaks after a refused global is a finding (real loaders run what \
+         comes before the break)"
     );
     assert_eq!(
         scan(&["--fail-on", "error"], std::slice::from_ref(&truncated))
             .status
             .code(),
         Some(2),
-        "a truncated stream is an error"
+        "with --fail-on error, the damage decides"
+    );
+    let broken = dir.path().join("broken.pkl");
+    std::fs::write(
+        &broken,
+        b"\x80\x04\x8c\x0bcollections\x8c\x0bOrderedDict\x93\x8c",
+    )
+    .unwrap();
+    assert_eq!(
+        scan(&[], &[broken]).status.code(),
+        Some(2),
+        "a truncated stream with only allowed globals is an error"
     );
     let out = text(&output.stdout);
     assert!(

@@ -385,7 +385,8 @@ fn object_building_opcodes() {
     let data = b"\x80\x04ccollections\nOrderedDict\n)\x81}bccollections\nOrderedDict\n)}\x92(ccollections\nOrderedDict\noN.";
     let w = scan(data);
     assert!(w.error.is_none(), "{:?}", w.error);
-    assert_eq!(w.globals.len(), 3);
+    // The same global three times is listed once, at its first offset.
+    assert_eq!(w.globals.len(), 1);
     assert!(w
         .globals
         .iter()
@@ -458,6 +459,17 @@ fn memo_errors_match_cpython() {
 
 #[test]
 fn limits_are_errors_not_crashes() {
+    // A global repeated without a memo is listed once: no limit is reached.
+    let repeated = b"cos\nsystem\n0".repeat(10);
+    let w = scan_with(
+        &repeated,
+        Limits {
+            max_globals: 3,
+            ..Limits::default()
+        },
+    );
+    assert_eq!(w.globals.len(), 1);
+
     let limits = Limits {
         max_memo: 4,
         ..Limits::default()
@@ -505,7 +517,9 @@ fn limits_are_errors_not_crashes() {
         })
     ));
 
-    let many = b"cos\nsystem\n0".repeat(10);
+    let many: Vec<u8> = (0..10)
+        .flat_map(|i| format!("cos\nsystem{i}\n0").into_bytes())
+        .collect();
     let w = scan_with(
         &many,
         Limits {
@@ -551,7 +565,14 @@ fn joblib_pickle(typestr: &str, shape: &[u8], aligned: bool, array: &[u8]) -> Ve
         &su(typestr),
         b"\x89\x88\x87R(K\x03",
         &su("<"),
-        b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb",
+        b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK",
+        // numpy's flags: 63 for an object dtype, 0 for plain numbers.
+        if typestr.starts_with('O') {
+            b"\x3f"
+        } else {
+            b"\x00"
+        },
+        b"tb",
     ]);
     if aligned {
         out.extend(su("numpy_array_alignment_bytes"));
@@ -622,4 +643,115 @@ fn joblib_array_bytes_are_stepped_over() {
             "os.system"
         ]
     );
+}
+
+/// SP-2: joblib asks `dtype.hasobject`, which is bit 0 of the flags in the dtype's BUILD state
+/// (numpy's `__setstate__` takes them as given). A float dtype whose state claims objects makes
+/// joblib unpickle a nested stream where the array bytes would be. Fails if the scanner decides
+/// from the type string and skips those bytes as raw data.
+#[test]
+fn forged_dtype_flags_make_joblib_unpickle() {
+    let nested = b"\x80\x02cposix\nsystem\n.";
+    let mut data = joblib_pickle("f8", b"K\x01\x85", false, nested);
+    let flags = data.windows(3).position(|w| w == b"K\x00t").unwrap();
+    data[flags + 1] = 1;
+    let w = scan(&data);
+    assert!(w.error.is_none(), "{:?}", w.error);
+    let names: Vec<_> = globals(&w)
+        .into_iter()
+        .map(|(m, n, _, _)| format!("{m}.{n}"))
+        .collect();
+    assert!(names.contains(&"posix.system".to_string()), "{names:?}");
+
+    // And the other way: an object dtype whose flags deny objects is read as 8 raw bytes
+    // (which the reconstruction rules refuse: they would be taken for pointers).
+    let data = joblib_pickle("O8", b"K\x01\x85", false, b"cposix\ns");
+    let mut data = data;
+    let flags = data.windows(3).position(|w| w == b"K\x3ft").unwrap();
+    data[flags + 1] = 0;
+    let w = scan(&data);
+    assert!(w.error.is_none(), "{:?}", w.error);
+    assert_eq!(w.globals.len(), 3);
+}
+
+/// joblib commits its frame before writing an array's bytes, so BUILD ends the frame and the
+/// data follows it: every reader agrees, nothing to report. Fails if the scanner takes joblib's
+/// array read for an opcode reading past its frame.
+#[test]
+fn joblib_arrays_after_a_frame_are_not_straddles() {
+    let tail = b"cos\nsystem\n\x86.";
+    let data = joblib_pickle("i4", b"K\x05\x85", false, &[b'c'; 20]);
+    let build_end = data.len() - 20 - tail.len();
+    let mut framed = data[..2].to_vec();
+    framed.push(0x95);
+    framed.extend_from_slice(&((build_end - 2) as u64).to_le_bytes());
+    framed.extend_from_slice(&data[2..]);
+    let w = scan(&framed);
+    assert!(w.error.is_none(), "{:?}", w.error);
+    assert!(w.concerns.is_empty(), "{:?}", w.concerns);
+    assert!(w.file_reading.is_none());
+    assert_eq!(w.globals.len(), 3);
+
+    // The same array starting inside the frame: joblib would read it from after the frame.
+    let mut inside = data[..2].to_vec();
+    inside.push(0x95);
+    inside.extend_from_slice(&((build_end - 2 + 4) as u64).to_le_bytes());
+    inside.extend_from_slice(&data[2..]);
+    let w = scan(&inside);
+    assert!(!w.concerns.is_empty());
+}
+
+/// SP-5 in miniature: a SHORT_BINUNICODE whose payload runs past its FRAME. pickle.loads reads
+/// it whole; `_pickle` on a file drops the frame's rest and reads 12 bytes from after the frame,
+/// then runs what follows them. Both readings are walked. Fails if the straddle goes unseen or
+/// the file reading is not scanned.
+#[test]
+fn frame_straddles_are_read_both_ways() {
+    let mut frame = b"N0".repeat(4);
+    frame.extend_from_slice(b"\x8c\x0cAAAAAAAAAAA");
+    let mut data = b"\x80\x04\x95".to_vec();
+    data.extend_from_slice(&(frame.len() as u64).to_le_bytes());
+    data.extend_from_slice(&frame);
+    // After the frame: one byte finishes the bytes reading's string, then a UNICODE line hides
+    // a STACK_GLOBAL from it; the file reading takes 12 bytes here and runs the rest.
+    let call = b"\x8c\x05posix\x8c\x06system\x93N\x85R0V";
+    data.extend_from_slice(b"AVyyyyyyyyyy");
+    data.extend_from_slice(call);
+    data.extend_from_slice(b"\nN.");
+    let w = scan(&data);
+    assert!(w.error.is_none(), "{:?}", w.error);
+    assert!(w.globals.is_empty());
+    assert_eq!(w.concerns.len(), 1);
+    let file = w.file_reading.expect("the file reading is walked");
+    assert_eq!(file.globals.len(), 1);
+    assert_eq!(file.globals[0].name.as_deref(), Some("system"));
+}
+
+/// A FRAME inside a frame, longer than what is left of the outer one: `load_frame` reads the
+/// new frame with one read, which drops the rest of the outer frame (CPython 3.11 on a file
+/// resolves the STACK_GLOBAL after the outer frame; pickle.loads stops before it). Fails if the
+/// file reading starts the drop anywhere but after the inner FRAME's length.
+#[test]
+fn a_frame_inside_a_frame_drops_the_outer_rest() {
+    let mut outer = b"N0".repeat(8);
+    outer.push(0x95);
+    outer.extend_from_slice(&40u64.to_le_bytes());
+    outer.extend_from_slice(b"\x8c\x02hiN.");
+    let mut data = b"\x80\x04\x95".to_vec();
+    data.extend_from_slice(&(outer.len() as u64).to_le_bytes());
+    data.extend_from_slice(&outer);
+    data.extend_from_slice(b"\x8c\x05posix\x8c\x06system\x93N.");
+    data.extend_from_slice(&[b'x'; 40]);
+    let w = walk(
+        &data,
+        0,
+        Count::One,
+        false,
+        &Policy::new(),
+        Limits::default(),
+    );
+    assert!(w.globals.is_empty(), "pickle.loads stops at the inner STOP");
+    let file = w.file_reading.expect("the file reading is walked");
+    assert_eq!(file.globals.len(), 1);
+    assert_eq!(file.globals[0].name.as_deref(), Some("system"));
 }

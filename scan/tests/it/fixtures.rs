@@ -90,6 +90,44 @@ fn python_written_fixtures_scan_to_what_cpython_resolves() {
                 failures.push(format!("{file}: members {got:?}, expected {expected:?}"));
             }
         }
+        let mut kinds: Vec<String> = report
+            .concerns
+            .iter()
+            .map(|c| {
+                serde_json::to_value(c.kind)
+                    .unwrap()
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        kinds.sort();
+        kinds.dedup();
+        let expected_kinds: Vec<String> = fixture["concerns"]
+            .as_array()
+            .map(|kinds| {
+                kinds
+                    .iter()
+                    .map(|k| k.as_str().unwrap().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if kinds != expected_kinds {
+            failures.push(format!(
+                "{file}: concerns {kinds:?}, expected {expected_kinds:?}: {:?}",
+                report.concerns
+            ));
+        }
+        // Adversarial fixtures (SP-n) are all findings, except the safe formats (SP-3, SP-11),
+        // which must stay clean.
+        let safe = fixture["format"].get("safe").is_some();
+        if file.starts_with("sp") && report.has_findings() == safe {
+            failures.push(format!(
+                "{file}: has_findings() is {}: {}",
+                report.has_findings(),
+                report.to_json()
+            ));
+        }
         // Every fixture that names os.system must be flagged.
         if expected.iter().any(|(_, name)| name == "system") && !report.has_findings() {
             failures.push(format!("{file}: os.system not reported as a finding"));

@@ -78,7 +78,7 @@ def oracle(*streams):
     return sorted(set(seen))
 
 
-def add(name, data, fmt, globals_, error=False, members=None, limits=None):
+def add(name, data, fmt, globals_, error=False, members=None, limits=None, concerns=()):
     with open(os.path.join(OUT, name), "wb") as f:
         f.write(data)
     MANIFEST.append(
@@ -89,8 +89,42 @@ def add(name, data, fmt, globals_, error=False, members=None, limits=None):
             "error": error,
             "members": members,
             "limits": limits,
+            "concerns": sorted(set(concerns)),
         }
     )
+
+
+def file_oracle(path):
+    """The globals `_pickle` resolves loading the file through a real file object (its
+    read-ahead and FRAME handling), one pickle."""
+    seen = []
+    with open(path, "rb") as f:
+        try:
+            recorder(pickle.Unpickler)(f, seen).load()
+        except Exception:
+            pass
+    return sorted(set(seen))
+
+
+LOADS_SEEN = []
+
+
+def _refuse_globals(event, args):
+    if event == "pickle.find_class" and LOADS_SEEN and LOADS_SEEN[-1] is None:
+        LOADS_SEEN[-1] = tuple(args)
+        raise RuntimeError("stopped at the first global")
+
+
+def bytes_oracle(data):
+    """The first global `_pickle` resolves with pickle.loads (memory, no file reads): found
+    through the audit event, which stops the load before the global is imported."""
+    LOADS_SEEN.append(None)
+    try:
+        pickle.loads(data)
+    except Exception:
+        pass
+    first = LOADS_SEEN.pop()
+    return [first] if first else []
 
 
 class Payload:
@@ -188,6 +222,162 @@ def zip_of(members, method=zipfile.ZIP_STORED):
     return buf.getvalue()
 
 
+def tar_header(name, size):
+    header = bytearray(512)
+    header[: len(name)] = name
+    header[100:107] = b"0000644"
+    header[124:135] = b"%011o" % size
+    header[156:157] = b"0"
+    header[257:263] = b"ustar\0"
+    header[263:265] = b"00"
+    header[148:156] = b" " * 8
+    header[148:155] = b"%06o\0" % sum(header)
+    return bytes(header)
+
+
+def tar_of(members):
+    out = b""
+    for name, data in members:
+        out += tar_header(name, len(data)) + data
+        out += b"\0" * (-len(out) % 512)
+    return out + b"\0" * 1024
+
+
+def two_reader_zip(benign, evil):
+    """One file, two torch archives: Python's zipfile (which shifts offsets by the bytes it
+    finds prepended) reads `benign`, torch's miniz (absolute offsets) reads `evil`. Both have
+    the same member names and sizes, so their central directories have the same size and
+    offset: the evil archive's directory sits where the end record says, the benign one where
+    zipfile looks after its shift."""
+    size = max(len(benign), len(evil))
+    # Trailing bytes after STOP are never read.
+    benign, evil = benign.ljust(size, b"N"), evil.ljust(size, b"N")
+    b = zip_of([("archive/data.pkl", benign), ("archive/version", b"3\n")])
+    e = zip_of([("archive/data.pkl", evil), ("archive/version", b"3\n")])
+    assert len(b) == len(e)
+    return e[:-22] + b
+
+
+def adversarial(model):
+    """Files on which a reader other than the obvious one would run a payload (issue 10)."""
+    sys.addaudithook(_refuse_globals)
+    evil = pickle.dumps(Payload(), protocol=2)
+    system = ("posix", "system")
+
+    # SP-1: numpy reads the header with ast.literal_eval: '\x4f' is 'O', an object array.
+    header = "{'descr': '\\x4f', 'fortran_order': False, 'shape': (1,), }"
+    header = header.encode() + b" " * (64 - (10 + len(header) + 1) % 64) + b"\n"
+    escaped = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + evil
+    add("sp1-escaped-descr.npy", escaped, "npy", [system])
+
+    # SP-2: joblib asks dtype.hasobject, bit 0 of the flags in the dtype's state: a float64
+    # dtype whose flags say 1 makes joblib unpickle a nested stream where the data would be.
+    dump = joblib_dump(b"")
+    flags = dump.index(b"K\x00t\x94b")
+    forged = dump[:flags] + b"K\x01" + dump[flags + 2 :]
+    data_at = forged.index(b"\x04\xff\xff\xff\xff")
+    forged = forged[:data_at] + evil + b"."
+    add(
+        "sp2-forged-flags.joblib",
+        forged,
+        "pickle",
+        [("joblib.numpy_pickle", "NumpyArrayWrapper"), ("numpy", "dtype"), ("numpy", "ndarray"), system],
+    )
+
+    # SP-3: a safetensors header of 0x180 bytes: its length starts 0x80 0x01, like PROTO 1.
+    header = json.dumps({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]}}).encode()
+    header = header.ljust(0x180, b" ")
+    add("sp3-low-byte-0x80.safetensors", struct.pack("<Q", len(header)) + header + b"\0" * 8, {"safe": {"kind": "safetensors"}}, [])
+
+    # SP-4: one file, two archives: zipfile reads a benign data.pkl, torch's miniz the evil one.
+    benign = pickle.dumps(collections.OrderedDict(a=1), protocol=2)
+    add(
+        "sp4-two-readers.pt",
+        two_reader_zip(benign, evil),
+        "torch_zip",
+        sorted(set(oracle(benign)) | {system}),
+        members=["archive/data.pkl", "[as torch reads it] archive/data.pkl"],
+        concerns=["readers_disagree"],
+    )
+
+    # SP-5: a FRAME whose last opcode's argument runs past the frame. _pickle reading a file
+    # (the frame read with read(), not peek()) drops the rest of the frame and reads the
+    # argument from after it; pickle.loads reads on. The file reading runs a STACK_GLOBAL and
+    # REDUCE that pickle.loads takes as the text of a UNICODE line.
+    call = su("posix") + su("system") + b"\x93" + su("echo pwn") + b"\x85R0V"
+    assert b"\n" not in call
+    after = b"A" + b"V" + b"y" * 10 + call + b"\n" + b"N."
+    frame = b"N0" * 6000 + b"\x8c\x0c" + b"A" * 11
+    straddle = b"\x80\x04\x95" + struct.pack("<Q", len(frame)) + frame + after
+    path = os.path.join(OUT, "sp5-frame-straddle.pkl")
+    add("sp5-frame-straddle.pkl", straddle, "pickle", [], concerns=["readers_disagree"])
+    seen = file_oracle(path)
+    assert seen == [system] and bytes_oracle(straddle) == [], (seen, bytes_oracle(straddle))
+    MANIFEST[-1]["globals"] = [list(g) for g in seen]
+    MANIFEST[-1]["members"] = [None, "[as CPython's file unpickler reads it]"]
+
+    # SP-6: a protocol-0 pickle that is also a tar (valid checksum): torch.load reads the tar,
+    # pickle.load the pickle. Both readings are scanned.
+    head = b"cposix\nsystem\n(S'echo pwned'\ntR."
+    tar = tar_of([(head, b""), (b"pickle", pickle.dumps(model, protocol=2))])
+    add(
+        "sp6-pickle-and-tar.pt",
+        tar,
+        "tar",
+        sorted(set(oracle(pickle.dumps(model, protocol=2))) | {system}),
+        members=[None, "pickle"],
+    )
+
+    # SP-7: TorchScript: torch.load hands the archive to torch.jit.load, which runs its code.
+    script = zip_of(
+        [
+            ("m/data.pkl", pickle.dumps(None, protocol=2)),
+            ("m/constants.pkl", pickle.dumps((), protocol=2)),
+            ("m/code/__torch__/m.py", b"def forward(self):\n    return ops.prim.x()\n"),
+            ("m/version", b"3\n"),
+        ]
+    )
+    add("sp7-torchscript.pt", script, "torch_script", [], members=["m/data.pkl", "m/constants.pkl"], concerns=["code"])
+
+    # SP-8: torch.package: packaged modules run at import, and one shadows `collections`.
+    packaged = zip_of(
+        [
+            ("pkg/.data/version", b"6\n"),
+            ("pkg/.data/extern_modules", b""),
+            ("pkg/collections/__init__.py", b"import os\nos.system('echo pwned')\nOrderedDict = dict\n"),
+            ("pkg/model/model.pkl", pickle.dumps(collections.OrderedDict(a=1), protocol=3)),
+        ]
+    )
+    add(
+        "sp8-torch-package.pt",
+        packaged,
+        "torch_package",
+        oracle(pickle.dumps(collections.OrderedDict(a=1), protocol=3)),
+        members=["pkg/model/model.pkl"],
+        concerns=["code"],
+    )
+
+    # SP-9: dill's references to __main__ and its code builders.
+    dilled = b"\x80\x03cdill._dill\n_create_function\nq\x00c__main__\nhelper\nq\x01\x86q\x02."
+    add("sp9-dill-main.pkl", dilled, "pickle", oracle(dilled), concerns=["code"])
+
+    # SP-10: 7z archives are named, never skipped.
+    add("sp10-archive.7z", b"7z\xbc\xaf\x27\x1c\x00\x04" + b"\x00" * 24, "seven_zip", [], concerns=["unscannable"])
+
+    # SP-11: GGUF and ONNX are safe formats.
+    add("sp11-model.gguf", b"GGUF\x03\x00\x00\x00" + b"\x00" * 16, {"safe": {"kind": "gguf"}}, [])
+    add("sp11-model.onnx", b"\x08\x07\x12\x07pytorch\x1a\x032.1", {"safe": {"kind": "onnx"}}, [])
+
+    # SP-13: an allowed global applied in a way its reconstruction rules refuse: numpy.ndarray
+    # called directly hands out uninitialised memory (the rules allow it only as a reference).
+    direct = b"\x80\x02cnumpy\nndarray\nK\x10\x85R."
+    add("sp13-ndarray-applied.pkl", direct, "pickle", [("numpy", "ndarray")], concerns=["rule"])
+
+    # SP-12: the stream breaks right after a refused global: still a finding.
+    cut = evil[: evil.index(b"system") + 8] + b"\xff"
+    add("sp12-broken-after-global.pkl", cut, "pickle", [system], error=True)
+
+
 def main():
     model = collections.OrderedDict(weight=[1.0, 2.0], bias=b"\x00\x01", name="lin", shape=(2, 3), s={1})
     evil = [model, Payload()]
@@ -239,7 +429,7 @@ def main():
     obj_payload = pickle.dumps([model, None], protocol=3)
     obj_npy = npy("|O", (2,), obj_payload)
     add("object.npy", obj_npy, "npy", oracle(obj_payload))
-    add("floats.npy", npy("<f8", (3,), struct.pack("<3d", 99.0, 46.0, 1.0)), "npy", [])
+    add("floats.npy", npy("<f8", (3,), struct.pack("<3d", 99.0, 46.0, 1.0)), {"safe": {"kind": "npy"}}, [])
     evil_npy = npy("|O", (1,), pickle.dumps(Payload(), protocol=3))
     npz = zip_of([("a.npy", obj_npy), ("b.npy", npy("<i8", (1,), b"c" * 8)), ("c.npy", evil_npy)], zipfile.ZIP_DEFLATED)
     add("arrays.npz", npz, "npz", sorted(set(oracle(obj_payload)) | {("posix", "system")}), members=["a.npy", "c.npy"])
@@ -290,6 +480,8 @@ def main():
     # Not pickles at all.
     add("README.md", b"# model card\ncolumns: a, b\n", "unknown", [])
     add("empty.bin", b"", "unknown", [])
+
+    adversarial(model)
 
     with open(os.path.join(OUT, "manifest.json"), "w") as f:
         json.dump({"python": sys.version.split()[0], "fixtures": MANIFEST}, f, indent=1)

@@ -1,5 +1,7 @@
 //! Replays every input saved under `tests/regressions/`: each once crashed or misled the scanner
-//! (see the README there). Each must now produce a report that serializes.
+//! (see the README there). Each must now produce a report that serializes; a differential
+//! harness find (`diff-*`, with a `.json` naming the globals the real loaders resolved) must
+//! list every one of those globals, or be a finding.
 
 use pickleguard_policy::Policy;
 use pickleguard_scan::{Limits, Scanner};
@@ -15,12 +17,41 @@ fn saved_inputs_scan_without_panicking() {
     let mut replayed = 0;
     for entry in std::fs::read_dir(dir).expect("tests/regressions") {
         let path = entry.unwrap().path();
-        if path.extension().is_some_and(|ext| ext == "md") {
+        if path
+            .extension()
+            .is_some_and(|ext| ext == "md" || ext == "json")
+        {
             continue;
         }
         let report = scanner.scan_file(&path);
         assert!(report.to_json().starts_with('{'), "{}", path.display());
         replayed += 1;
+        let expected = path.with_file_name(format!(
+            "{}.json",
+            path.file_name().unwrap().to_string_lossy()
+        ));
+        let Ok(expected) = std::fs::read(&expected) else {
+            continue;
+        };
+        let expected: serde_json::Value = serde_json::from_slice(&expected).unwrap();
+        let listed: Vec<(String, String)> = report
+            .streams
+            .iter()
+            .flat_map(|s| &s.globals)
+            .filter_map(|g| Some((g.module.clone()?, g.name.clone()?)))
+            .collect();
+        for missed in expected["missed"].as_array().unwrap() {
+            let pair = (
+                missed[0].as_str().unwrap().to_string(),
+                missed[1].as_str().unwrap().to_string(),
+            );
+            assert!(
+                listed.contains(&pair) || report.has_findings(),
+                "{}: a loader resolves {pair:?}, the scan does not list it: {}",
+                path.display(),
+                report.to_json()
+            );
+        }
     }
     println!("replayed {replayed} regression inputs");
 }
