@@ -83,7 +83,7 @@ impl Unpickler {
     fn load<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
         let py = slf.py();
         let (mut source, mut memo) = {
-            let mut this = slf.borrow_mut();
+            let mut this = slf.try_borrow_mut()?;
             let Some(source) = this.source.take() else {
                 return Err(unpickling(
                     py,
@@ -108,10 +108,11 @@ impl Unpickler {
             Some(owner),
         )
         .run();
-        let mut this = slf.borrow_mut();
-        if this.source.is_none() {
-            this.source = Some(source);
-            this.memo = memo;
+        if let Ok(mut this) = slf.try_borrow_mut() {
+            if this.source.is_none() {
+                this.source = Some(source);
+                this.memo = memo;
+            }
         }
         result
     }
@@ -132,7 +133,7 @@ impl Unpickler {
     /// The function called with each persistent id; a subclass may define it as a method.
     #[getter(persistent_load)]
     fn get_persistent_load<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
-        match &slf.borrow().persistent_load {
+        match &slf.try_borrow()?.persistent_load {
             Some(function) => Ok(function.bind(slf.py()).clone()),
             None => slf.getattr("_no_persistent_load"),
         }
@@ -169,7 +170,7 @@ impl Unpickler {
         let py = value.py();
         let mut memo = Memo::default();
         if let Ok(proxy) = value.cast::<MemoProxy>() {
-            let owner = proxy.borrow().owner.clone_ref(py);
+            let owner = proxy.get().owner.clone_ref(py);
             let source = owner.bind(py);
             if source.is(slf) {
                 return Ok(());
@@ -226,7 +227,7 @@ impl Unpickler {
 }
 
 /// An `Unpickler`'s memo, as `_pickle.UnpicklerMemoProxy` shows it.
-#[pyclass(module = "pickleguard", name = "UnpicklerMemoProxy")]
+#[pyclass(frozen, module = "pickleguard", name = "UnpicklerMemoProxy")]
 pub struct MemoProxy {
     owner: Py<Unpickler>,
 }

@@ -66,7 +66,7 @@ fn optional_attr(object: &Bound<'_, PyAny>, name: &str) -> PyResult<Option<Py<Py
 /// The input of one unpickler.
 #[derive(Default)]
 pub struct Input {
-    buffer: Option<BytesView>,
+    buffer: BytesView,
     /// The next byte to read in `buffer`.
     pos: usize,
     /// Where the bytes that the file has not yet been advanced over start (`peek` only).
@@ -103,10 +103,7 @@ impl Input {
 
     #[inline(always)]
     fn data(&self) -> &[u8] {
-        match &self.buffer {
-            Some(buffer) => buffer.as_slice(),
-            None => &[],
-        }
+        self.buffer.as_slice()
     }
 
     /// Makes `data` the buffer; returns its length.
@@ -122,7 +119,7 @@ impl Input {
         };
         let view = BytesView::new(bytes);
         let len = view.as_slice().len();
-        self.buffer = Some(view);
+        self.buffer = view;
         self.pos = 0;
         self.prefetched = len;
         Ok(len)

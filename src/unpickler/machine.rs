@@ -151,7 +151,7 @@ impl<'a, 'py> Machine<'a, 'py> {
         if start < self.fence || start > self.stack.len() {
             return Err(self.underflow());
         }
-        PyTuple::new(self.py, self.stack.drain(start..))
+        raw::tuple_from(self.py, self.stack.drain(start..))
     }
 
     /// Runs to STOP and returns the object on top of the stack.
@@ -366,7 +366,11 @@ impl<'a, 'py> Machine<'a, 'py> {
                     }
                     self.proto = proto;
                     if let Some(owner) = &self.owner {
-                        owner.object.borrow_mut().set_proto(proto);
+                        // Only for `find_class`'s Python 2 mapping; a borrow held elsewhere
+                        // (never during the machine's own calls) leaves the previous value.
+                        if let Ok(mut owner) = owner.object.try_borrow_mut() {
+                            owner.set_proto(proto);
+                        }
                     }
                 }
                 FRAME => {
@@ -614,6 +618,9 @@ impl<'a, 'py> Machine<'a, 'py> {
         let object = match text.as_str() {
             "00" => PyBool::new(py, false).to_owned().into_any(),
             "01" => PyBool::new(py, true).to_owned().into_any(),
+            // `_pickle` parses with strtol, which reads an empty C string (a line that starts
+            // with NUL) as 0.
+            "" => 0i64.into_pyobject(py)?.into_any(),
             _ => match text.parse::<i64>() {
                 Ok(value) => value.into_pyobject(py)?.into_any(),
                 Err(_) => python_int(py, &text, 0)
@@ -719,10 +726,7 @@ impl<'a, 'py> Machine<'a, 'py> {
         }
         let target = self.stack[start - 1].clone();
         if let Ok(list) = target.cast_exact::<PyList>() {
-            for item in self.stack.drain(start..) {
-                list.append(item)?;
-            }
-            return Ok(());
+            return raw::extend_list(list, self.stack.drain(start..));
         }
         if let Some(extend) = target.getattr_opt("extend")? {
             let items = PyList::new(self.py, self.stack.drain(start..))?;
@@ -750,17 +754,18 @@ impl<'a, 'py> Machine<'a, 'py> {
             return Err(unpickling(self.py, "odd number of items for SETITEMS"));
         }
         let target = self.stack[start - 1].clone();
-        let items: Vec<_> = self.stack.drain(start..).collect();
-        if let Ok(dict) = target.cast_exact::<PyDict>() {
-            for pair in items.chunks_exact(2) {
-                dict.set_item(&pair[0], &pair[1])?;
-            }
-        } else {
-            for pair in items.chunks_exact(2) {
-                target.set_item(&pair[0], &pair[1])?;
-            }
-        }
-        Ok(())
+        let pairs = self.stack[start..].chunks_exact(2);
+        let result = match target.cast_exact::<PyDict>() {
+            Ok(dict) => pairs
+                .into_iter()
+                .try_for_each(|pair| dict.set_item(&pair[0], &pair[1])),
+            Err(_) => pairs
+                .into_iter()
+                .try_for_each(|pair| target.set_item(&pair[0], &pair[1])),
+        };
+        // As `_pickle`, the pairs leave the stack whether or not they all went in.
+        self.stack.truncate(start);
+        result
     }
 
     /// ADDITEMS: the items from `start` on go into the set below them.

@@ -8,20 +8,32 @@ use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::PyBytes;
 
-/// The data of a `bytes` object, kept alive by holding the object. `bytes` is immutable, so
-/// the slice stays valid and unchanged for as long as this value lives.
+/// The data of a `bytes` object, kept alive by holding the object (or no data at all). `bytes`
+/// is immutable, so the slice stays valid and unchanged for as long as this value lives.
 pub struct BytesView {
     /// Keeps the data alive; never read.
-    _owner: Py<PyBytes>,
+    _owner: Option<Py<PyBytes>>,
     data: *const u8,
     len: usize,
 }
 
-// SAFETY: the pointer is into the immutable buffer of `owner`, which this value keeps alive;
-// reading immutable bytes is sound from any thread, and `Py` itself is `Send`.
+// SAFETY: the pointer is into the immutable buffer of `_owner` (or a static empty slice), which
+// this value keeps alive; reading immutable bytes is sound from any thread, and `Py` is `Send`.
 unsafe impl Send for BytesView {}
 // SAFETY: as for `Send`: shared access only ever reads immutable memory.
 unsafe impl Sync for BytesView {}
+
+impl Default for BytesView {
+    /// No data.
+    fn default() -> Self {
+        let empty: &'static [u8] = &[];
+        BytesView {
+            _owner: None,
+            data: empty.as_ptr(),
+            len: 0,
+        }
+    }
+}
 
 impl BytesView {
     /// Borrows the buffer of `bytes`.
@@ -29,7 +41,7 @@ impl BytesView {
         let slice = bytes.as_bytes();
         let (data, len) = (slice.as_ptr(), slice.len());
         BytesView {
-            _owner: bytes.unbind(),
+            _owner: Some(bytes.unbind()),
             data,
             len,
         }
@@ -39,7 +51,8 @@ impl BytesView {
     #[inline(always)]
     pub fn as_slice(&self) -> &[u8] {
         // SAFETY:
-        // - `data`/`len` were taken from `owner`'s buffer, which `owner` keeps alive.
+        // - `data`/`len` were taken from `_owner`'s buffer, which `_owner` keeps alive, or
+        //   from a static empty slice.
         // - A `bytes` object's buffer never changes after creation (this is not one we fill).
         unsafe { std::slice::from_raw_parts(self.data, self.len) }
     }
@@ -183,4 +196,50 @@ impl<'py> FreshBytes<'py> {
     pub fn finish(self) -> Bound<'py, PyAny> {
         self.object
     }
+}
+
+/// Appends `items` to the end of `list` in one slice assignment, as `_pickle` does for
+/// APPENDS: the items move into a new list (no reference count changes) that is then spliced
+/// in, instead of one `append` call per item.
+pub fn extend_list<'py>(
+    list: &Bound<'py, pyo3::types::PyList>,
+    items: impl ExactSizeIterator<Item = Bound<'py, PyAny>>,
+) -> PyResult<()> {
+    let py = list.py();
+    let count = items.len();
+    // SAFETY: the GIL is held; PyList_New returns a new reference or null with an exception.
+    let slice = owned(py, unsafe { ffi::PyList_New(count as ffi::Py_ssize_t) })?;
+    for (index, item) in items.enumerate().take(count) {
+        // SAFETY:
+        // - `slice` is a new list of `count` empty slots and `index < count`.
+        // - PyList_SetItem steals the owned reference `into_ptr` hands over.
+        unsafe { ffi::PyList_SetItem(slice.as_ptr(), index as ffi::Py_ssize_t, item.into_ptr()) };
+    }
+    let end = list.len() as ffi::Py_ssize_t;
+    // SAFETY: the GIL is held; both are live lists; every slot of `slice` was filled above
+    // (an ExactSizeIterator yields exactly `count` items).
+    let status = unsafe { ffi::PyList_SetSlice(list.as_ptr(), end, end, slice.as_ptr()) };
+    if status < 0 {
+        return Err(PyErr::fetch(py));
+    }
+    Ok(())
+}
+
+/// A new tuple of `items`, moved in (no reference count changes).
+#[inline]
+pub fn tuple_from<'py>(
+    py: Python<'py>,
+    items: impl ExactSizeIterator<Item = Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, pyo3::types::PyTuple>> {
+    let count = items.len();
+    // SAFETY: the GIL is held; PyTuple_New returns a new reference or null with an exception.
+    let tuple = owned(py, unsafe { ffi::PyTuple_New(count as ffi::Py_ssize_t) })?;
+    for (index, item) in items.enumerate().take(count) {
+        // SAFETY:
+        // - `tuple` is new, unshared, with `count` empty slots, and `index < count`.
+        // - PyTuple_SetItem steals the owned reference `into_ptr` hands over.
+        unsafe { ffi::PyTuple_SetItem(tuple.as_ptr(), index as ffi::Py_ssize_t, item.into_ptr()) };
+    }
+    // SAFETY: `tuple` was created by PyTuple_New just above.
+    Ok(unsafe { tuple.cast_into_unchecked() })
 }
