@@ -13,15 +13,16 @@ ML_VENV   ?= .venv-ml
 ML_BASE   ?= $(or $(lastword $(wildcard $(HOME)/.pyenv/versions/3.11.*/bin/python)),python3)
 ML_STAMP  := $(ML_VENV)/.installed-$(shell sha256sum requirements-ml.txt | cut -c1-16)
 
-.PHONY: build test demo install lint allowlist venv fuzz bench bench-venv python314 fuzz-unpickler
+.PHONY: build test demo install lint allowlist venv fuzz bench bench-venv python314 fuzz-unpickler wheel deb
 
 ## build: the preload shim and the core, side by side in target/release
 build:
 	$(CARGO) build --release --workspace
 
 ## test: unit tests, then end-to-end tests with real interpreters and ML libraries under the preload
-test: build venv python314
-	PICKLEGUARD_ML_PYTHON=$(CURDIR)/$(ML_VENV)/bin/python $(CARGO) test --release --workspace
+test: build venv python314 wheel deb
+	PICKLEGUARD_ML_PYTHON=$(CURDIR)/$(ML_VENV)/bin/python PICKLEGUARD_WHEEL_DIR=$(CURDIR)/$(WHEEL_DIR) \
+		PICKLEGUARD_DEB_DIR=$(CURDIR)/$(DEB_DIR) $(CARGO) test --release --workspace
 
 ## python314: Debian sid's CPython 3.14 in a chroot under target/ (made once; tests SKIP it if this fails)
 python314:
@@ -102,6 +103,41 @@ fuzz-unpickler: build
 ## allowlist: regenerate the tables in ALLOWLIST.md from the policy code
 allowlist:
 	PICKLEGUARD_BLESS=1 $(CARGO) test -p pickleguard-policy allowlist_md
+
+# The wheel (issue 13): pickleguard-preload, for manylinux2014 (glibc 2.17) x86_64, holding the shim,
+# the core and the command. Built with cargo-zigbuild and zig from PyPI, installed once into
+# $(WHEEL_TOOLS) and again only when packaging/requirements-wheel.txt changes (the stamp is keyed
+# by its hash). The binaries go to target/x86_64-unknown-linux-gnu/release, apart from `make build`'s.
+# shim/build.rs links the shim itself, with the linker in RUSTC_LINKER: packaging/zig-shim-cc.
+WHEEL_TOOLS       ?= target/wheel-tools
+WHEEL_TOOLS_STAMP := $(WHEEL_TOOLS)/.installed-$(shell sha256sum packaging/requirements-wheel.txt | cut -c1-16)
+WHEEL_TARGET      := x86_64-unknown-linux-gnu
+WHEEL_DIR         ?= target/wheels
+
+## wheel: target/wheels/pickleguard_preload-*.whl, manylinux2014 x86_64 (glibc >= 2.17)
+wheel: $(WHEEL_TOOLS_STAMP)
+	PATH=$(CURDIR)/$(WHEEL_TOOLS)/bin:$$PATH $(CARGO) zigbuild --release --target $(WHEEL_TARGET).2.17 \
+		-p pickleguard-core -p pickleguard-cli
+	PICKLEGUARD_WHEEL_TOOLS=$(CURDIR)/$(WHEEL_TOOLS) RUSTC_LINKER=$(CURDIR)/packaging/zig-shim-cc \
+		$(CARGO) build --release --target $(WHEEL_TARGET) -p pickleguard-shim
+	@rm -f $(WHEEL_DIR)/pickleguard_preload-*.whl
+	$(PYTHON) packaging/build_wheel.py --bin-dir target/$(WHEEL_TARGET)/release --out $(WHEEL_DIR)
+
+$(WHEEL_TOOLS_STAMP): packaging/requirements-wheel.txt
+	@echo "== wheel tools: installing packaging/requirements-wheel.txt into $(WHEEL_TOOLS)"
+	@test -x $(WHEEL_TOOLS)/bin/python || $(ML_BASE) -m venv $(WHEEL_TOOLS)
+	$(WHEEL_TOOLS)/bin/python -m pip install --progress-bar off --disable-pip-version-check -r packaging/requirements-wheel.txt
+	@rm -f $(WHEEL_TOOLS)/.installed-*
+	@touch $@
+
+DEB_DIR ?= target/debian
+
+## deb: target/debian/pickleguard_*_amd64.deb from the wheel's glibc-2.17 binaries (needs dpkg-deb)
+deb: wheel
+	@rm -f $(DEB_DIR)/pickleguard_*_amd64.deb
+	@if command -v dpkg-deb >/dev/null && command -v objcopy >/dev/null; then \
+		packaging/build_deb.sh target/$(WHEEL_TARGET)/release $(DEB_DIR); \
+	else echo "SKIP: make deb needs dpkg-deb and objcopy"; fi
 
 # The scanner's differential harness (issue 10): not part of `make test` or CI. Generates model
 # files with the real libraries in the ML venv, mutates them, and compares the globals the real

@@ -687,7 +687,7 @@ class Bench:
         return tools
 
     SCAN_EXIT = {
-        "pickleguard scan": {0: "clean", 1: "FLAGGED", 2: "error", 3: "nothing scanned"},
+        "pickleguard scan": {0: "clean", 1: "FLAGGED", 2: "error", 3: "nothing scanned", 5: "FLAGGED (not allowlisted)"},
         "picklescan": {0: "clean", 1: "FLAGGED", 2: "error"},
         "modelscan": {0: "clean", 1: "FLAGGED", 2: "error", 3: "nothing scanned", 4: "usage error"},
         "fickling --check-safety": {0: "likely safe", 1: "FLAGGED", 2: "error"},
@@ -705,7 +705,7 @@ class Bench:
         tools = self.scanner_tools()
         out["tools"] = list(tools)
         out["exit_codes"] = {
-            "pickleguard scan": "0 clean, 1 findings, 2 error, 3 nothing scanned",
+            "pickleguard scan": "0 clean, 1 hard-denied, 2 error, 3 nothing scanned, 5 not allowlisted",
             "picklescan": "0 clean, 1 dangerous globals found, 2 scan error",
             "modelscan": "0 no issues, 1 issues found, 2 scan error, 3 nothing scanned, 4 usage",
             "fickling --check-safety": "0 likely safe, 1 unsafe, 2 error",

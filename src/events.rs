@@ -1,16 +1,12 @@
 //! Every event the core logs, with the fields JSON lines carry. Library code logs only through
 //! these functions, so the event names and fields stay in one place.
 
-use pickleguard_policy::{Decision, Global, Mode, Problem};
+use pickleguard_policy::{Decision, Event, Global, Mode, Outcome, Problem};
 use tracing::{debug, error, info, warn};
 
-/// `allowed`, `not-allowlisted` or `hard-denied`.
+/// `allowed`, `not-allowlisted` or `hard-denied`, spelled by the shared vocabulary.
 pub fn decision_name(decision: Decision) -> &'static str {
-    match decision {
-        Decision::Allowed(_) => "allowed",
-        Decision::NotAllowed => "not-allowlisted",
-        Decision::HardDenied(_) => "hard-denied",
-    }
+    Outcome::of(decision).as_str()
 }
 
 /// What decided: the pack or entry that allowed it, `hard-deny`, or `none`.
@@ -24,9 +20,9 @@ pub fn policy_source(decision: Decision) -> String {
 
 /// Emits one event about a global with the fields every such event carries.
 macro_rules! global_event {
-    ($level:ident, $event:literal, $global:expr, $decision:expr, $mode:expr, $source:expr, $caller:expr, $($message:tt)+) => {
+    ($level:ident, $event:expr, $global:expr, $decision:expr, $mode:expr, $source:expr, $caller:expr, $($message:tt)+) => {
         $level!(
-            event = $event,
+            event = $event.as_str(),
             module = $global.module.as_str(),
             name = $global.name.as_str(),
             decision = decision_name($decision),
@@ -47,7 +43,7 @@ pub fn blocked(global: &Global, decision: Decision, mode: Mode, caller: Option<&
     let source = policy_source(decision);
     global_event!(
         warn,
-        "blocked",
+        Event::Blocked,
         global,
         decision,
         mode,
@@ -61,7 +57,7 @@ pub fn blocked(global: &Global, decision: Decision, mode: Mode, caller: Option<&
 /// One global that `warn` mode let through.
 pub fn warned(global: &Global, decision: Decision, caller: Option<&str>) {
     let source = policy_source(decision);
-    global_event!(warn, "warned", global, decision, Mode::Warn, source.as_str(), caller,
+    global_event!(warn, Event::Warned, global, decision, Mode::Warn, source.as_str(), caller,
         "warn mode: allowed `{global}`, which enforce mode would refuse: it is not in the allowlist{}",
         at(caller));
 }
@@ -71,7 +67,7 @@ pub fn recorded(global: &Global, decision: Decision, mode: Mode, caller: Option<
     let source = policy_source(decision);
     global_event!(
         info,
-        "recorded",
+        Event::Recorded,
         global,
         decision,
         mode,
@@ -87,11 +83,11 @@ pub fn recorded(global: &Global, decision: Decision, mode: Mode, caller: Option<
 pub fn trusted_ipc(global: &Global, decision: Decision, mode: Mode, caller: Option<&str>) {
     global_event!(
         debug,
-        "trusted_ipc",
+        Event::TrustedIpc,
         global,
         decision,
         mode,
-        "trusted-ipc",
+        Outcome::TrustedIpc.as_str(),
         caller,
         "trusted multiprocessing IPC: allowed `{global}`{}",
         at(caller)

@@ -42,6 +42,11 @@ use std::panic::catch_unwind;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use pickleguard_policy::settings::vars;
+
+/// The core's version, kept in the file so `pickleguard doctor` can read which core lies
+/// beside a shim without loading it.
+#[used]
+static VERSION_MARK: &str = concat!("pickleguard-core-version=", env!("CARGO_PKG_VERSION"), ";");
 use pickleguard_policy::{Mode, Problem, Settings};
 
 pub use error::Error;

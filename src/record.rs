@@ -1,8 +1,9 @@
 //! Learning mode (`PICKLEGUARD_RECORD=path`): one config-ready line per distinct global the
 //! process resolves, allowed or not.
 //!
-//! Lines fit in an `allow = [ ... ]` array; the decision rides in a trailing comment, and
-//! hard-denied globals are written commented out, so pasting a record never allows them.
+//! Each line is a JSON object (JSON Lines): the global, its decision spelled by the shared
+//! vocabulary, what decided, the caller and the pid. `pickleguard learn` turns a record into a
+//! config to review; nothing in a record is ever pasted into a config as is.
 //! Each line is appended with one `write(2)` on an `O_APPEND` descriptor: many processes can
 //! record into one file without tearing or interleaving lines.
 
@@ -13,7 +14,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::sync::Mutex;
 
-use pickleguard_policy::{Decision, Global};
+use pickleguard_policy::vocabulary::record;
+use pickleguard_policy::{Decision, Global, Outcome};
 
 /// The record file and the globals already written by this process.
 pub struct Recorder {
@@ -57,11 +59,9 @@ impl Recorder {
     }
 }
 
-/// One record line, newline included.
-///
-/// Only a `not-allowlisted` global is written as an entry; the others are written commented
-/// out, because they need no entry (allowed, or trusted as multiprocessing IPC) or can never
-/// have one (hard-denied).
+/// One record line, newline included: a JSON object with the fields named in
+/// [`pickleguard_policy::vocabulary::record`], serialized by serde_json, so no module name, file
+/// name or caller path can add a field or a line.
 pub fn record_line(
     global: &Global,
     decision: Decision,
@@ -69,36 +69,28 @@ pub fn record_line(
     caller: Option<&str>,
     pid: u32,
 ) -> String {
-    let entry = format!(
-        "{{ global = {}, reason = \"recorded\" }},",
-        toml_string(&global.to_string())
-    );
-    let mut comment = match (decision, trusted_ipc) {
-        (Decision::Allowed(source), _) => format!("decision=allowed source=\"{source}\""),
-        (_, true) => "decision=trusted-ipc".to_string(),
-        (Decision::HardDenied(why), _) => format!("decision=hard-denied NEVER-ALLOW ({why})"),
-        (Decision::NotAllowed, _) => "decision=not-allowlisted".to_string(),
+    let outcome = if trusted_ipc && !matches!(decision, Decision::Allowed(_)) {
+        Outcome::TrustedIpc
+    } else {
+        Outcome::of(decision)
     };
-    if let Some(caller) = caller {
-        comment.push_str(&format!(" caller={caller}"));
-    }
-    comment.push_str(&format!(" pid={pid}"));
-    let needs_entry = decision == Decision::NotAllowed && !trusted_ipc;
-    let prefix = if needs_entry { "  " } else { "# " };
-    format!("{prefix}{entry} # {}\n", comment.replace('\n', " "))
-}
-
-fn toml_string(text: &str) -> String {
-    let mut out = String::with_capacity(text.len() + 2);
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if c.is_control() => out.push_str(&format!("\\u{:04X}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
+    let source = match decision {
+        Decision::Allowed(source) => source.to_string(),
+        Decision::HardDenied(why) => why.to_string(),
+        Decision::NotAllowed => String::new(),
+    };
+    let mut fields = serde_json::Map::new();
+    let mut put = |key: &str, value: serde_json::Value| {
+        fields.insert(key.to_string(), value);
+    };
+    put(record::GLOBAL, global.to_string().into());
+    put(record::MODULE, global.module.as_str().into());
+    put(record::NAME, global.name.as_str().into());
+    put(record::DECISION, outcome.as_str().into());
+    put(record::SOURCE, source.into());
+    put(record::CALLER, caller.unwrap_or("").into());
+    put(record::PID, pid.into());
+    let mut line = serde_json::Value::Object(fields).to_string();
+    line.push('\n');
+    line
 }

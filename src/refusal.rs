@@ -2,7 +2,7 @@
 
 use pickleguard_policy::packs::{self, Pack};
 use pickleguard_policy::settings::vars::{ALLOW as ALLOW_VAR, PACKS as PACKS_VAR};
-use pickleguard_policy::{Decision, Global};
+use pickleguard_policy::{Decision, Global, Outcome};
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
@@ -111,11 +111,7 @@ pub fn raise(py: Python<'_>, global: &Global, decision: Decision, message: Strin
         let error = unsafe_file_error(py)?.call1((message.clone(),))?;
         error.setattr("module", global.module.as_str())?;
         error.setattr("name", global.name.as_str())?;
-        let reason = match decision {
-            Decision::HardDenied(_) => "hard-denied",
-            _ => "not allowlisted",
-        };
-        error.setattr("reason", reason)?;
+        error.setattr("reason", Outcome::of(decision).as_str())?;
         Ok(PyErr::from_value(error))
     };
     // If the class itself cannot be built, still refuse, with the same message.

@@ -6,30 +6,47 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use pickleguard_policy::settings::{vars, DEFAULT_CONFIG_PATH};
-use pickleguard_policy::Settings;
+use pickleguard_policy::{Settings, Source};
 
+use crate::config_writer::REVIEW_MARKER;
 use crate::Error;
 
 /// `EX_CONFIG` from sysexits.h.
 const EX_CONFIG: u8 = 78;
 
 pub fn run(config: Option<PathBuf>, quiet: bool) -> Result<ExitCode, Error> {
-    let settings = Settings::load(
+    let mut settings = Settings::load(
         |name| match (&config, name == vars::CONFIG) {
             (Some(path), true) => Some(OsString::from(path)),
             _ => std::env::var_os(name),
         },
         pickleguard_policy::settings::read_config_file,
     );
+    // A problem with the file the user named names the option, not the variable.
+    if config.is_some() {
+        let prefix = format!("{}=", vars::CONFIG);
+        for problem in &mut settings.problems {
+            if let Some(path) = problem.origin.strip_prefix(&prefix) {
+                problem.origin = format!("--config {path}");
+            }
+        }
+    }
     if !quiet {
-        print_summary(&settings);
+        print_summary(&settings, config.as_deref());
     }
     for problem in &settings.problems {
         eprintln!("error: {problem}");
     }
+    let unreviewed = unreviewed(&settings);
+    for warning in &unreviewed {
+        eprintln!("warning: {warning}");
+    }
     if settings.problems.is_empty() {
         if !quiet {
-            println!("ok: no problems");
+            match unreviewed.len() {
+                0 => println!("ok: no problems"),
+                n => println!("ok: no problems, but {n} entr(ies) still marked `{REVIEW_MARKER}` (see the warnings)"),
+            }
         }
         Ok(ExitCode::SUCCESS)
     } else {
@@ -41,10 +58,40 @@ pub fn run(config: Option<PathBuf>, quiet: bool) -> Result<ExitCode, Error> {
     }
 }
 
-fn print_summary(settings: &Settings) {
-    match &settings.config_file {
-        Some(path) => println!("config file: {}", path.display()),
-        None => println!("config file: none ({DEFAULT_CONFIG_PATH} does not exist)"),
+/// A warning for every allow entry whose reason still carries the mark `learn` and
+/// `allowlist` write: nobody has reviewed it yet.
+fn unreviewed(settings: &Settings) -> Vec<String> {
+    let file = settings
+        .config_file
+        .as_ref()
+        .map_or(String::new(), |f| f.display().to_string());
+    settings
+        .policy
+        .extra()
+        .filter(|(_, allowance)| {
+            allowance
+                .reason
+                .as_deref()
+                .is_some_and(|r| r.contains(REVIEW_MARKER))
+        })
+        .map(|(global, allowance)| {
+            let at = match allowance.source {
+                Source::Config(line) => format!("{file}:{line}"),
+                other => other.to_string(),
+            };
+            format!("{at}: `{global}` is still marked `{REVIEW_MARKER}`: check that you trust it, then write your own reason")
+        })
+        .collect()
+}
+
+fn print_summary(settings: &Settings, given: Option<&std::path::Path>) {
+    match (&settings.config_file, given) {
+        (Some(path), _) => println!("config file: {}", path.display()),
+        (None, Some(path)) => println!(
+            "config file: {} could not be read (see the error below)",
+            path.display()
+        ),
+        (None, None) => println!("config file: none ({DEFAULT_CONFIG_PATH} does not exist)"),
     }
     let on_off = |flag: bool| if flag { "on" } else { "off" };
     println!(

@@ -2,12 +2,15 @@
 //! decision comes from `pickleguard-policy`, the code the runtime hook uses.
 
 mod check_config;
+mod config_writer;
 mod doctor;
 mod error;
 mod learn;
 mod locate;
 mod options;
+mod packs;
 mod run;
+mod sarif;
 mod scan;
 mod sys;
 
@@ -43,8 +46,14 @@ enum Command {
         #[arg(long, short)]
         quiet: bool,
     },
-    /// Turn learning records (PICKLEGUARD_RECORD) or JSON logs into a config snippet to review.
+    /// Turn learning records (PICKLEGUARD_RECORD) or JSON logs into config entries to review,
+    /// judged by the active config and packs: printed, written to a new file (--output), or
+    /// merged into the config file (--merge) keeping its other settings.
     Learn {
+        #[command(flatten)]
+        policy: PolicyOptions,
+        #[command(flatten)]
+        to: learn::Destination,
         /// Record files or JSON log files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
@@ -62,12 +71,22 @@ enum Command {
         command: Vec<OsString>,
     },
     /// Scan files and directories without running them: every global their pickles would
-    /// resolve, judged by the runtime's policy. Exit 0 clean, 1 findings, 2 error, 3 nothing
-    /// scanned, 4 usage.
+    /// resolve, judged by the runtime's policy. Exit 0 clean, 1 hard-denied or unresolvable
+    /// globals, 2 a file could not be read or scanned, 3 nothing scanned, 4 usage, 5 globals
+    /// not on the allowlist (and nothing worse).
     Scan {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: scan::OutputFormat,
+        /// What fails the scan; repeatable or comma-separated. `hard-denied`: only likely
+        /// malware; `not-allowed`: unreviewed globals too; `error`: unreadable files.
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "not-allowed,error"
+        )]
+        fail_on: Vec<scan::FailOn>,
         /// List allowed globals and skipped files too.
         #[arg(long, short)]
         verbose: bool,
@@ -82,15 +101,29 @@ enum Command {
     Allowlist {
         #[command(flatten)]
         policy: PolicyOptions,
+        #[command(flatten)]
+        to: learn::Destination,
         /// Files and directories (searched recursively).
         #[arg(required = true)]
         paths: Vec<PathBuf>,
     },
-    /// Check that an interpreter is protected: its version, libpython, the shim and core, the
-    /// hook really landing, and the policy in effect. Exit 1 if anything is wrong.
+    /// Check that a Python started from this environment is protected: LD_PRELOAD and
+    /// /etc/ld.so.preload as they are, the shim and core they load and their versions, the
+    /// hook really landing, and the policy in effect. Exit 1 and `NOT protected` if not.
     Doctor {
+        /// Print one JSON document instead of text.
+        #[arg(long)]
+        json: bool,
         /// The interpreter to check (default: python3).
         python: Option<OsString>,
+    },
+    /// List the policy packs: each entry, why it is allowed, and its risk notes.
+    Packs {
+        /// Only the pack summaries.
+        #[arg(long, short)]
+        brief: bool,
+        /// Packs to show (default: all).
+        names: Vec<String>,
     },
 }
 
@@ -105,7 +138,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::CheckConfig { config, quiet } => check_config::run(config, quiet),
-        Command::Learn { files } => learn::run(&files),
+        Command::Learn { policy, to, files } => learn::run(&files, &policy.settings(None), &to),
         Command::Run {
             mode,
             policy,
@@ -115,14 +148,18 @@ fn main() -> ExitCode {
             policy,
             command,
         }),
-        Command::Doctor { python } => doctor::run(python),
+        Command::Doctor { json, python } => doctor::run(python, json),
+        Command::Packs { brief, names } => Ok(packs::run(&names, brief)),
         Command::Scan {
             format,
+            fail_on,
             verbose,
             policy,
             paths,
-        } => scan::scan(&policy.settings(None), &paths, format, verbose),
-        Command::Allowlist { policy, paths } => scan::allowlist(&policy.settings(None), &paths),
+        } => scan::scan(&policy.settings(None), &paths, format, &fail_on, verbose),
+        Command::Allowlist { policy, to, paths } => {
+            scan::allowlist(&policy.settings(None), &paths, &to)
+        }
     };
     match result {
         Ok(code) => code,

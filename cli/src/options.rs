@@ -19,8 +19,9 @@ pub struct PolicyOptions {
     /// repeatable.
     #[arg(long = "allow", value_name = "GLOBAL")]
     pub allow: Vec<String>,
-    /// Extra policy pack (adds to PICKLEGUARD_PACKS); repeatable.
-    #[arg(long = "pack", value_name = "PACK")]
+    /// Extra policy pack (adds to PICKLEGUARD_PACKS); repeatable. `pickleguard packs` lists
+    /// what each one allows.
+    #[arg(long = "pack", value_name = "PACK", value_parser = pack_names())]
     pub packs: Vec<String>,
 }
 
@@ -43,10 +44,11 @@ impl PolicyOptions {
         env
     }
 
-    /// The effective settings: these options over the process environment.
+    /// The effective settings: these options over the process environment. A problem with
+    /// a value the user gave as an option names that option, not the variable it stands for.
     pub fn settings(&self, mode: Option<&str>) -> Settings {
         let env = self.env(mode);
-        Settings::load(
+        let mut settings = Settings::load(
             |name| {
                 env.iter()
                     .find(|(key, _)| *key == name)
@@ -54,8 +56,46 @@ impl PolicyOptions {
                     .or_else(|| std::env::var_os(name))
             },
             pickleguard_policy::settings::read_config_file,
-        )
+        );
+        for problem in &mut settings.problems {
+            for (var, _) in &env {
+                let Some(value) = problem.origin.strip_prefix(&format!("{var}=")) else {
+                    continue;
+                };
+                let flag = flag_for(var);
+                let from_env = std::env::var(var).ok().filter(|v| !v.trim().is_empty());
+                problem.origin = match (*var, from_env) {
+                    (vars::ALLOW | vars::PACKS, Some(own)) => {
+                        format!("{var}={own} with {flag}")
+                    }
+                    _ => format!("{flag} {value}"),
+                };
+                problem.message = problem.message.replace("the variable is", "the option is");
+                break;
+            }
+        }
+        settings
     }
+}
+
+/// The option that sets `var`.
+fn flag_for(var: &str) -> &'static str {
+    match var {
+        vars::MODE => "--mode",
+        vars::CONFIG => "--config",
+        vars::ALLOW => "--allow",
+        vars::PACKS => "--pack",
+        _ => "an option",
+    }
+}
+
+/// The pack names `--pack` accepts, shown in `--help` and in a usage error.
+fn pack_names() -> clap::builder::PossibleValuesParser {
+    clap::builder::PossibleValuesParser::new(
+        pickleguard_policy::packs::PACKS
+            .iter()
+            .map(|pack| clap::builder::PossibleValue::new(pack.name).help(pack.summary)),
+    )
 }
 
 /// `values` joined with commas, after the variable's current value.

@@ -15,6 +15,7 @@
 //!   spelling CPython may import (the raw name and its Python 2 mapping).
 //! * [`settings`] reads the config file and the `PICKLEGUARD_*` variables (env > file >
 //!   built-in), keeping each bad value as a [`Problem`].
+//! * [`vocabulary`] spells each decision and event once, for every output and parser.
 #![forbid(unsafe_code)]
 
 mod config_file;
@@ -28,9 +29,11 @@ mod py2;
 mod py2_names;
 pub mod reconstruct;
 pub mod settings;
+pub mod vocabulary;
 
 pub use decision::{Allowance, Decision, Policy, Source};
 pub use error::Error;
 pub use global::Global;
 pub use problem::Problem;
 pub use settings::{LogFormat, LogLevel, LogSettings, Mode, Settings};
+pub use vocabulary::{Event, Outcome};

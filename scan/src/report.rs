@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use pickleguard_policy::{Decision, Policy};
+use pickleguard_policy::{Decision, Outcome, Policy};
 use serde::Serialize;
 
 use crate::ScanError;
@@ -171,27 +171,44 @@ impl Finding {
     }
 }
 
-/// The policy's verdict on one global.
+/// The policy's verdict on one global. The `verdict` field is spelled by the shared
+/// vocabulary ([`pickleguard_policy::Outcome`]), as the hook's events and the record file are.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "verdict", rename_all = "snake_case")]
+#[serde(tag = "verdict")]
 pub enum Verdict {
     /// Allowed; `source` says by what (`pack `ml``, `PICKLEGUARD_ALLOW`, ...).
+    #[serde(rename = "allowed")]
     Allowed {
         /// What allowed it.
         source: String,
     },
     /// Not on the allowlist.
+    #[serde(rename = "not-allowlisted")]
     NotAllowed,
     /// Refused whatever the configuration says.
+    #[serde(rename = "hard-denied")]
     HardDenied {
         /// Why it can never be allowed.
         reason: &'static str,
     },
     /// The names are not known statically, so the global cannot be judged: counts as a finding.
+    #[serde(rename = "unresolved")]
     Unresolved {
         /// Why the names are unknown.
         why: String,
     },
+}
+
+impl Verdict {
+    /// The verdict's word in the shared vocabulary.
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Verdict::Allowed { .. } => Outcome::Allowed,
+            Verdict::NotAllowed => Outcome::NotAllowlisted,
+            Verdict::HardDenied { .. } => Outcome::HardDenied,
+            Verdict::Unresolved { .. } => Outcome::Unresolved,
+        }
+    }
 }
 
 impl From<Decision> for Verdict {
@@ -368,6 +385,16 @@ mod tests {
             "unresolved"
         );
         assert_eq!(json["streams"][0]["error"]["kind"], "trailing_data");
+        for verdict in [
+            Verdict::Allowed { source: "x".into() },
+            Verdict::NotAllowed,
+            Verdict::HardDenied { reason: "x" },
+            Verdict::Unresolved { why: "x".into() },
+        ] {
+            let json = serde_json::to_value(&verdict).unwrap();
+            let word: Outcome = json["verdict"].as_str().unwrap().parse().unwrap();
+            assert_eq!(word, verdict.outcome(), "one vocabulary");
+        }
         assert!(report.has_findings());
         assert!(report.is_error());
     }

@@ -46,6 +46,10 @@ use text::Text;
 const CORE_FILE: &[u8] = b"libpickleguard_core.so";
 /// This shim's version; the core must report the same one.
 const VERSION: &[u8] = env!("CARGO_PKG_VERSION").as_bytes();
+/// The shim's version, kept in the file so `pickleguard doctor` can read which shim an
+/// `LD_PRELOAD` entry is without loading it.
+#[used]
+static VERSION_MARK: &str = concat!("pickleguard-shim-version=", env!("CARGO_PKG_VERSION"), ";");
 /// Exit status of a Python process that must be protected and cannot be (`EX_UNAVAILABLE`).
 const EXIT_UNPROTECTED: c_int = 69;
 /// `pickleguard_install`'s status when it failed and the configuration requires protection.

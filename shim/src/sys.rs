@@ -5,7 +5,7 @@
 //! The constants are glibc's values on Linux for every architecture the shim is built for
 //! (x86, x86_64, arm, aarch64, riscv64, s390x, powerpc64, loongarch64).
 
-use core::ffi::{c_char, c_int, c_uint, c_ulong, c_void, CStr};
+use core::ffi::{c_char, c_int, c_long, c_uint, c_ulong, c_void, CStr};
 
 /// `RTLD_NOW` from `<dlfcn.h>`.
 const RTLD_NOW: c_int = 2;
@@ -28,6 +28,24 @@ const S_IFMT: u16 = 0o170_000;
 const S_IFREG: u16 = 0o100_000;
 /// `PATH_MAX`.
 pub const PATH_MAX: usize = 4096;
+/// `SYS_statx`, for a glibc older than 2.28 (no `statx` function; the wheel's glibc 2.17).
+#[cfg(target_arch = "x86_64")]
+const SYS_STATX: c_long = 332;
+#[cfg(any(target_arch = "x86", target_arch = "powerpc64"))]
+const SYS_STATX: c_long = 383;
+#[cfg(target_arch = "arm")]
+const SYS_STATX: c_long = 397;
+#[cfg(target_arch = "s390x")]
+const SYS_STATX: c_long = 379;
+#[cfg(any(
+    target_arch = "aarch64",
+    target_arch = "riscv64",
+    target_arch = "loongarch64"
+))]
+const SYS_STATX: c_long = 291;
+
+/// glibc's `statx` function.
+type StatxFunction = unsafe extern "C" fn(c_int, *const c_char, c_int, c_uint, *mut Statx) -> c_int;
 
 /// `Dl_info` from `<dlfcn.h>`.
 #[repr(C)]
@@ -83,13 +101,7 @@ extern "C" {
     fn open(path: *const c_char, flags: c_int, ...) -> c_int;
     fn close(fd: c_int) -> c_int;
     fn pread64(fd: c_int, buffer: *mut c_void, count: usize, offset: i64) -> isize;
-    fn statx(
-        dirfd: c_int,
-        path: *const c_char,
-        flags: c_int,
-        mask: c_uint,
-        out: *mut Statx,
-    ) -> c_int;
+    fn syscall(number: c_long, ...) -> c_long;
     fn write(fd: c_int, buffer: *const c_void, count: usize) -> isize;
     fn _exit(status: c_int) -> !;
     fn __errno_location() -> *mut c_int;
@@ -207,7 +219,7 @@ pub fn file_facts(path: &CStr) -> Option<FileFacts> {
     // - `path` is NUL-terminated; AT_FDCWD resolves a relative path from the working
     //   directory, and the flags (0) follow symlinks.
     // - `out` is writable memory with the kernel's `struct statx` layout.
-    let status = unsafe { statx(AT_FDCWD, path.as_ptr(), 0, STATX_WANTED, out.as_mut_ptr()) };
+    let status = unsafe { statx(AT_FDCWD, path.as_ptr(), 0, out.as_mut_ptr()) };
     if status != 0 {
         return None;
     }
@@ -241,15 +253,7 @@ impl File {
         // SAFETY:
         // - `c""` with AT_EMPTY_PATH makes statx describe the descriptor itself.
         // - `out` is writable memory with the kernel's `struct statx` layout.
-        let status = unsafe {
-            statx(
-                self.0,
-                c"".as_ptr(),
-                AT_EMPTY_PATH,
-                STATX_WANTED,
-                out.as_mut_ptr(),
-            )
-        };
+        let status = unsafe { statx(self.0, c"".as_ptr(), AT_EMPTY_PATH, out.as_mut_ptr()) };
         if status != 0 {
             return None;
         }
@@ -391,6 +395,30 @@ fn last_dl_error() -> &'static CStr {
         // SAFETY: dlerror returned a NUL-terminated string (see above).
         unsafe { CStr::from_ptr(message) }
     }
+}
+
+/// `statx(dirfd, path, flags, STATX_WANTED, out)`: glibc's function where the process's glibc
+/// has one (2.28 and later; it also emulates statx on kernels older than 4.11), looked up at run
+/// time so the shim links against glibc 2.17 too; else the system call itself (Linux 4.11+).
+/// Returns 0 or -1 with `errno` set, like the function.
+///
+/// # Safety
+/// `path` must be NUL-terminated and `out` writable memory with the kernel's `struct statx`
+/// layout.
+unsafe fn statx(dirfd: c_int, path: *const c_char, flags: c_int, out: *mut Statx) -> c_int {
+    let function = global_symbol(c"statx");
+    if function.is_null() {
+        // SAFETY: the caller's guarantees are the system call's arguments' requirements; the
+        // variadic arguments are passed as the kernel reads them (int, pointer, int, unsigned
+        // int, pointer).
+        let status = unsafe { syscall(SYS_STATX, dirfd, path, flags, STATX_WANTED, out) };
+        return if status == 0 { 0 } else { -1 };
+    }
+    // SAFETY: `statx` in the process's global scope is glibc's, whose signature is
+    // `StatxFunction` (`<sys/stat.h>`); a non-null function pointer is a valid one.
+    let function: StatxFunction = unsafe { core::mem::transmute(function) };
+    // SAFETY: the caller guarantees `path` and `out`; `STATX_WANTED` is a valid mask.
+    unsafe { function(dirfd, path, flags, STATX_WANTED, out) }
 }
 
 /// Calls a `void (*)(void)` found by symbol lookup.

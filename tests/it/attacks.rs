@@ -110,12 +110,12 @@ fn refusals_name_the_global_and_the_reason() {
     expect("AT-13", "posixpath", "os.system", "hard-denied");
     expect("AT-14", "pickle", "loads", "hard-denied");
     expect("AT-17", "commands", "getoutput", "hard-denied");
-    expect("AT-23", "shlex", "split", "not allowlisted");
+    expect("AT-23", "shlex", "split", "not-allowlisted");
     expect(
         "AT-24",
         "collections",
         "OrderedDict.fromkeys",
-        "not allowlisted",
+        "not-allowlisted",
     );
     let message = first("AT-23")["message"].as_str().unwrap().to_string();
     assert!(

@@ -40,7 +40,7 @@ pub fn probe(vars: &[(&str, &str)]) -> (String, String) {
 }
 
 const ENFORCED: &str =
-    "counter blocked:not allowlisted\nsystem blocked:hard-denied\nactive True enforce\n";
+    "counter blocked:not-allowlisted\nsystem blocked:hard-denied\nactive True enforce\n";
 const BLOCKED_LINES: &str = "pickleguard: blocked `collections.Counter` (not in the allowlist) at <string>:7\npickleguard: blocked `os.system` (hard-denied: runs commands and touches files) at <string>:7\n";
 
 #[test]

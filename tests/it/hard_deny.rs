@@ -81,7 +81,7 @@ fn assert_guarded(python: &std::path::Path, label: &str, group: &str, mode: &str
             "hard-denied"
         } else {
             assert!(ALIASES.contains(&case), "unknown case {case}");
-            "not allowlisted"
+            "not-allowlisted"
         };
         assert_eq!(result["reason"], expected, "{label} {mode}: {result}");
         if expected == "hard-denied" {

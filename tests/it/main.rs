@@ -37,3 +37,4 @@ mod scan;
 mod secure_execution;
 mod support;
 mod unpickler;
+mod wheel;

@@ -355,6 +355,12 @@ fn docker_entrypoint_runs_and_dockerfile_matches_make_install() {
         format!("{prefix}/lib/pickleguard/libpickleguard.so")
     );
     assert!(expected.contains(&preload));
+    assert!(
+        image
+            .iter()
+            .any(|i| i.keyword == "ENV" && i.args == "PICKLEGUARD_LOCK=1"),
+        "the image locks the policy, so no library in it can switch the guard off"
+    );
     let entrypoint = exec_form(
         &image
             .iter()

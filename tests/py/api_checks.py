@@ -38,7 +38,7 @@ try:
     pickle.loads(data)  # LINE-NOT-ALLOWED
     raise AssertionError("pgtest_model.Net loaded without being allowed")
 except pickleguard.UnsafeFileError as exc:
-    assert (exc.module, exc.name, exc.reason) == ("pgtest_model", "Net", "not allowlisted"), vars(exc)
+    assert (exc.module, exc.name, exc.reason) == ("pgtest_model", "Net", "not-allowlisted"), vars(exc)
     message = str(exc)
     line = [i for i, text in enumerate(open(__file__), 1) if "LINE-NOT-ALLOWED" in text and "pickle" in text][0]
     assert "`pgtest_model.Net`" in message, message

@@ -74,7 +74,7 @@ def classify(exc):
             module, _, name = refused.rpartition(":" if ":" in refused else ".")
             result.update(message=message, module=module or None, name=name or None,
                           reason="hard-denied" if "it is hard-denied" in message
-                          else "not allowlisted", rewrapped=True)
+                          else "not-allowlisted", rewrapped=True)
         return result
     text = str(exc)
     if isinstance(exc, pickle.UnpicklingError) and "Weights only load failed" in text:

@@ -1,0 +1,19 @@
+# Types of the `pickleguard` module that the preloaded guard provides (libpickleguard_core.so).
+import pickle
+from typing import Iterable, List, Literal, Optional
+
+__version__: str
+
+class UnsafeFileError(pickle.UnpicklingError):
+    """A pickle asked for a global the policy refuses."""
+
+    module: str
+    name: str
+    reason: Literal["not-allowlisted", "hard-denied"]
+
+def is_active() -> bool: ...
+def mode() -> Literal["enforce", "warn", "off"]: ...
+def allowed() -> List[str]: ...
+def allow(*names: str) -> None: ...
+def activate_safe_ml_environment(also_allow: Optional[Iterable[str]] = ...) -> None: ...
+def deactivate_safe_ml_environment() -> None: ...
