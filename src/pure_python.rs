@@ -26,6 +26,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 use rustc_hash::FxHashMap;
 
+use crate::unpickler::encoded::Encoded;
 use crate::unpickler::freeze::freeze;
 use crate::unpickler::value::{to_value, Origin};
 use crate::{ffi, guard, refusal};
@@ -174,6 +175,22 @@ fn apply_checked<'py>(
     let mut origins = None;
     for global in &globals {
         check_apply(unpickler, &mut origins, global, apply, args, kwargs)?;
+    }
+    if globals
+        .iter()
+        .any(|g| g.module == "_codecs" && g.name == "encode")
+    {
+        let record = Origins::of(unpickler)?;
+        let mut encoded = record
+            .get()
+            .encoded
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        for global in &globals {
+            encoded
+                .check(global, args)
+                .map_err(|violation| refuse(unpickler.py(), global, apply, &violation))?;
+        }
     }
     // The arguments are converted before the call: a callee may change them (pandas'
     // `_new_DatetimeIndex` pops items from its dict).
@@ -444,6 +461,8 @@ fn resolved_origin<'py>(object: &Bound<'py, PyAny>) -> Option<Origin<'py>> {
 #[pyclass(frozen, module = "pickleguard", name = "_origins")]
 struct Origins {
     records: Mutex<FxHashMap<usize, Built>>,
+    /// The long strs this unpickler encoded (cost amplification through the memo).
+    encoded: Mutex<Encoded>,
     /// The record count at which records nothing else holds are forgotten next.
     prune_at: AtomicUsize,
 }
@@ -471,6 +490,7 @@ impl Origins {
             unpickler.py(),
             Origins {
                 records: Mutex::new(FxHashMap::default()),
+                encoded: Mutex::new(Encoded::default()),
                 prune_at: AtomicUsize::new(PRUNE_FIRST),
             },
         )?;

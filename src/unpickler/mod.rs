@@ -17,6 +17,7 @@
 //! and [`raw`] holds the unsafe CPython calls.
 
 mod class;
+pub mod encoded;
 mod errors;
 // A checked BUILD state's private copy, shared with the pure-Python unpickler's wrapper.
 pub mod freeze;

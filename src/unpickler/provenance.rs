@@ -126,6 +126,8 @@ pub struct Provenance<'py> {
     /// Whether the application just checked must go to a private copy of its arguments
     /// (`reconstruct::keeps_args`).
     checked_args: bool,
+    /// The long strs this load encoded (cost amplification through the memo).
+    encoded: super::encoded::Encoded,
 }
 
 fn key(object: &Bound<'_, PyAny>) -> usize {
@@ -144,6 +146,7 @@ impl<'py> Provenance<'py> {
             mode,
             checked_state: false,
             checked_args: false,
+            encoded: Default::default(),
             prune_at: PRUNE_FIRST,
         }
     }
@@ -264,6 +267,9 @@ impl<'py> Provenance<'py> {
             return Ok(());
         }
         let global = resolved.global.clone();
+        if let Err(violation) = self.encoded.check(&global, args.as_any()) {
+            self.violation(&global, apply, violation)?;
+        }
         // The arguments are converted before the call, for the checks and for what is
         // remembered of the result: a callee may change them afterwards (pandas'
         // `_new_DatetimeIndex` pops items from its dict).

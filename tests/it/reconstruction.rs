@@ -1,5 +1,5 @@
 //! Attacks that name only allowlisted globals (issue 9, `tests/py/reconstruction_attacks.py`,
-//! cases RC-1..RC-9): forged numpy dtype states, pointer-making and uninitialised-memory
+//! cases RC-1..RC-9 and RC-33): forged numpy dtype states, pointer-making and uninitialised-memory
 //! constructors, torch's integer-pointer constructor, expensive codecs, and out-of-range
 //! scikit-learn/numpy RNG state. Each case runs in its own child process, so a crash shows up
 //! as a signal in the report instead of killing the test.
@@ -20,6 +20,7 @@ const HARM: &[(&str, &str)] = &[
     ("RC-7", "hung"),
     ("RC-8", "crashed"),
     ("RC-9", "crashed"),
+    ("RC-33", "hung"),
 ];
 
 /// Runs every case through `entry` with `command`'s environment; outcome by case ID.

@@ -27,6 +27,9 @@ Cases (ID, what it does, and what a guard must do to pass):
   RC-7 `_codecs.encode(..., "punycode")` repeated through the memo: seconds of CPU per call.
   RC-8 (pack sklearn) a decision tree whose child index is out of range crashes at predict.
   RC-9 an MT19937 state whose `pos` is out of range crashes at the next draw.
+  RC-33 `_codecs.encode(text, "utf-8")` (a cheap codec) of one memoized 64 Ki-character str,
+       repeated 100,000 times through the memo: 6 bytes of file per full re-encode, so an
+       860 KB file runs for minutes. Refused when a long str is encoded a second time.
 """
 
 import copyreg
@@ -39,7 +42,7 @@ import subprocess
 import sys
 
 SECRET = b"PICKLEGUARD-FREED-SECRET-"
-TIME_LIMIT = {"RC-7": 8}
+TIME_LIMIT = {"RC-7": 8, "RC-33": 8}
 DEFAULT_TIME_LIMIT = 60
 
 
@@ -113,6 +116,13 @@ def payload(case):
         obj = NewObjEx(torch.Tensor, (), {"cdata": 0x41414141})
     elif case == "RC-7":
         return punycode_repeated(times=200)
+    elif case == "RC-33":
+        import os
+
+        sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "findings"))
+        import f4_linear_cost_repeated
+
+        return f4_linear_cost_repeated.build(65536, 100_000)
     elif case == "RC-8":
         obj = forged_tree()
     elif case == "RC-9":
@@ -159,7 +169,7 @@ def forged_tree():
     return model
 
 
-CASES = ["RC-1", "RC-2", "RC-3", "RC-4", "RC-5", "RC-6", "RC-7", "RC-8", "RC-9"]
+CASES = ["RC-1", "RC-2", "RC-3", "RC-4", "RC-5", "RC-6", "RC-7", "RC-8", "RC-9", "RC-33"]
 
 ENTRIES = {
     "pickle.loads": lambda data: pickle.loads(data),
