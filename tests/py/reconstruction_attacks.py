@@ -221,30 +221,37 @@ def load_one(entry, case):
     print(json.dumps({"outcome": "leaked" if leaked else "loaded"}))
 
 
+def run_case(script, entry, case, limit):
+    """Loads `case` through `entry` in a child running `script case ENTRY CASE` (so a crash
+    kills the child, not the run); returns its report: the child's own JSON line, or
+    `crashed` (a signal), `hung` (killed after `limit` seconds) or `error`."""
+    child = subprocess.Popen(
+        [sys.executable, script, "case", entry, case],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        out, err = child.communicate(timeout=limit)
+    except subprocess.TimeoutExpired:
+        child.kill()
+        out, err = child.communicate()
+        report = {"outcome": "hung", "seconds": limit}
+    else:
+        if child.returncode < 0:
+            report = {"outcome": "crashed", "signal": signal.Signals(-child.returncode).name}
+        else:
+            lines = [l for l in out.decode().splitlines() if l.startswith("{")]
+            report = json.loads(lines[-1]) if lines else {
+                "outcome": "error",
+                "message": f"exit {child.returncode}: {err.decode()[-400:]}",
+            }
+    report.update({"case": case, "entry": entry})
+    return report
+
+
 def run(entry, cases):
     for case in cases:
-        limit = TIME_LIMIT.get(case, DEFAULT_TIME_LIMIT)
-        child = subprocess.Popen(
-            [sys.executable, __file__, "case", entry, case],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            out, err = child.communicate(timeout=limit)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            out, err = child.communicate()
-            report = {"outcome": "hung", "seconds": limit}
-        else:
-            if child.returncode < 0:
-                report = {"outcome": "crashed", "signal": signal.Signals(-child.returncode).name}
-            else:
-                lines = [l for l in out.decode().splitlines() if l.startswith("{")]
-                report = json.loads(lines[-1]) if lines else {
-                    "outcome": "error",
-                    "message": f"exit {child.returncode}: {err.decode()[-400:]}",
-                }
-        report.update({"case": case, "entry": entry})
+        report = run_case(__file__, entry, case, TIME_LIMIT.get(case, DEFAULT_TIME_LIMIT))
         print(json.dumps(report), flush=True)
 
 
