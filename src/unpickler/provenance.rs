@@ -11,6 +11,8 @@
 //! holds is forgotten (the pickle can no longer reach it), so memory stays what the pickle's own
 //! objects need.
 
+use std::rc::Rc;
+
 use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation};
 use pickleguard_policy::{Global, Mode};
 use pyo3::prelude::*;
@@ -73,16 +75,19 @@ impl<'a, 'py> Step<'a, 'py> {
 
 /// An object `find_class` returned.
 struct Resolved<'py> {
-    global: Global,
+    global: Rc<Global>,
     /// Keeps the address valid as a key.
     _object: Bound<'py, PyAny>,
     /// Whether any opcode has rules for it (computed on first use).
     has_rules: Option<bool>,
+    /// The plan for each opcode (index: position in [`ALL_APPLIES`]) and whether the checked
+    /// arguments must be private, computed on first use: the rules are fixed for the process.
+    plans: [Option<(Plan, bool)>; ALL_APPLIES.len()],
 }
 
 /// An object built by applying a global that has rules.
 struct Built<'py> {
-    by: Global,
+    by: Rc<Global>,
     apply: Apply,
     /// The arguments as they were when it was applied; for NEWOBJ_EX the tuple
     /// `(args, kwargs)`.
@@ -115,7 +120,7 @@ pub struct Provenance<'py> {
     resolved: FxHashMap<usize, Resolved<'py>>,
     built: FxHashMap<usize, Built<'py>>,
     /// The step just checked whose result must be remembered: (global, apply, args).
-    pending: Option<(Global, Apply, Value)>,
+    pending: Option<(Rc<Global>, Apply, Value)>,
     /// The guard's mode, read at the start of the load.
     mode: Mode,
     /// The record count at which [`Provenance::prune`] runs next.
@@ -159,9 +164,10 @@ impl<'py> Provenance<'py> {
             self.resolved.insert(
                 key(&object),
                 Resolved {
-                    global: global.clone(),
+                    global: Rc::new(global.clone()),
                     _object: object,
                     has_rules: None,
+                    plans: Default::default(),
                 },
             );
         }
@@ -170,7 +176,7 @@ impl<'py> Provenance<'py> {
             self.built.insert(
                 key(&object),
                 Built {
-                    by: record.by.clone(),
+                    by: Rc::new(record.by.clone()),
                     apply: record.apply,
                     args: record.args.clone(),
                     state: record.state.as_ref().map(|state| state.bind(py).clone()),
@@ -189,12 +195,12 @@ impl<'py> Provenance<'py> {
             if let Some(resolved) = self.resolved.get(&address) {
                 carried
                     .resolved
-                    .push((object.clone_ref(self.py), resolved.global.clone()));
+                    .push((object.clone_ref(self.py), (*resolved.global).clone()));
             }
             if let Some(built) = self.built.get(&address) {
                 carried.built.push(CarriedBuilt {
                     object: object.clone_ref(self.py),
-                    by: built.by.clone(),
+                    by: (*built.by).clone(),
                     apply: built.apply,
                     args: built.args.clone(),
                     state: built.state.as_ref().map(|state| state.clone().unbind()),
@@ -221,9 +227,10 @@ impl<'py> Provenance<'py> {
         self.resolved.insert(
             key(object),
             Resolved {
-                global: Global::new(module, name),
+                global: Rc::new(Global::new(module, name)),
                 _object: object.clone(),
                 has_rules: None,
+                plans: Default::default(),
             },
         );
     }
@@ -266,6 +273,18 @@ impl<'py> Provenance<'py> {
         if !has_rules {
             return Ok(());
         }
+        let slot = ALL_APPLIES
+            .iter()
+            .position(|&a| a == apply)
+            .unwrap_or_default();
+        let (plan, keeps_args) = resolved.plans[slot]
+            .get_or_insert_with(|| {
+                (
+                    reconstruct::plan(&resolved.global, apply),
+                    reconstruct::keeps_args(&resolved.global),
+                )
+            })
+            .clone();
         let global = resolved.global.clone();
         if let Err(violation) = self.encoded.check(&global, args.as_any()) {
             self.violation(&global, apply, violation)?;
@@ -275,7 +294,7 @@ impl<'py> Provenance<'py> {
         // `_new_DatetimeIndex` pops items from its dict).
         let args_value = self.to_value(args.as_any());
         let kwargs_value = kwargs.map(|kwargs| self.to_value(kwargs.as_any()));
-        match reconstruct::plan(&global, apply) {
+        match plan {
             Plan::Allow => {}
             Plan::Refuse(violation) => self.violation(&global, apply, violation)?,
             Plan::CheckValues => {
@@ -284,7 +303,7 @@ impl<'py> Provenance<'py> {
                 {
                     self.violation(&global, apply, violation)?;
                 }
-                self.checked_args = reconstruct::keeps_args(&global);
+                self.checked_args = keeps_args;
             }
         }
         let args = match kwargs_value {
@@ -304,7 +323,7 @@ impl<'py> Provenance<'py> {
             // BUILD onto a class or function the pickle resolved would set attributes on it
             // for the whole process; the rules refuse that for every pack global.
             if let Some(resolved) = self.resolved.get(&key(instance)) {
-                let target = Value::Global(resolved.global.clone());
+                let target = Value::Global((*resolved.global).clone());
                 let global = resolved.global.clone();
                 let state = self.to_value(state);
                 if let Err(violation) = reconstruct::check_build(&target, &state) {
@@ -389,7 +408,7 @@ impl<'py> Provenance<'py> {
         let origin = |object: &Bound<'py, PyAny>| -> Option<Origin<'py>> {
             if let Some(built) = self.built.get(&key(object)) {
                 return Some(Origin::Built {
-                    by: built.by.clone(),
+                    by: (*built.by).clone(),
                     apply: built.apply,
                     args: built.args.clone(),
                     state: built.state.clone(),
@@ -397,7 +416,7 @@ impl<'py> Provenance<'py> {
             }
             self.resolved
                 .get(&key(object))
-                .map(|resolved| Origin::Value(Value::Global(resolved.global.clone())))
+                .map(|resolved| Origin::Value(Value::Global((*resolved.global).clone())))
         };
         value::to_value(object, &origin)
     }
