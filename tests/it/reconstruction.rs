@@ -23,21 +23,23 @@ const HARM: &[(&str, &str)] = &[
     ("RC-33", "hung"),
 ];
 
-/// Runs every case through `entry` with `command`'s environment; outcome by case ID.
-fn outcomes(
+/// Runs every case of the attack script `attacks` through `entry` with `command`'s
+/// environment; outcome by case ID.
+fn script_outcomes(
+    attacks: &str,
     mut command: std::process::Command,
     entry: &str,
 ) -> BTreeMap<String, serde_json::Value> {
-    let output = run_ok(
-        command
-            .arg(script("reconstruction_attacks.py"))
-            .arg("run")
-            .arg(entry),
-    );
+    let output = run_ok(command.arg(script(attacks)).arg("run").arg(entry));
     json_lines(&output.stdout)
         .into_iter()
         .map(|report| (report["case"].as_str().unwrap().to_string(), report))
         .collect()
+}
+
+/// `reconstruction_attacks.py` (RC-1..RC-9, RC-33) through `entry`.
+fn outcomes(command: std::process::Command, entry: &str) -> BTreeMap<String, serde_json::Value> {
+    script_outcomes("reconstruction_attacks.py", command, entry)
 }
 
 /// Control: without the guard every payload does its harm. If this fails the corpus is
@@ -98,21 +100,12 @@ fn rc_payloads_are_refused_through_every_entry_point() {
     }
 }
 
-/// Runs `reconstruction_memo_attacks.py` through `entry`; outcome by case ID.
+/// `reconstruction_memo_attacks.py` (RC-26..RC-32) through `entry`.
 fn memo_outcomes(
-    mut command: std::process::Command,
+    command: std::process::Command,
     entry: &str,
 ) -> BTreeMap<String, serde_json::Value> {
-    let output = run_ok(
-        command
-            .arg(script("reconstruction_memo_attacks.py"))
-            .arg("run")
-            .arg(entry),
-    );
-    json_lines(&output.stdout)
-        .into_iter()
-        .map(|report| (report["case"].as_str().unwrap().to_string(), report))
-        .collect()
+    script_outcomes("reconstruction_memo_attacks.py", command, entry)
 }
 
 /// The memo attacks (RC-26..RC-30) by entry: what each does to an unguarded process, and
