@@ -347,15 +347,7 @@ fn check_apply<'py>(
 /// pickleguard's own unpickler does, so a later check sees it as `Value::Built` (a pandas
 /// manager's check reads the index it was given).
 fn worth_recording(global: &Global, _apply: Apply) -> bool {
-    [
-        Apply::Reduce,
-        Apply::NewObj,
-        Apply::NewObjEx,
-        Apply::Build,
-        Apply::Instantiate,
-    ]
-    .into_iter()
-    .any(|apply| reconstruct::plan(global, apply) != Plan::Allow)
+    reconstruct::has_rules(global)
 }
 
 /// The top `depth` items of the unpickler's stack, bottom first; `None` when the stack is not a

@@ -27,6 +27,7 @@ mod npy;
 mod objects;
 mod opcodes;
 mod reader;
+mod reconstruction;
 mod report;
 mod stream;
 mod tar;

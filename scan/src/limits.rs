@@ -17,6 +17,9 @@ pub struct Limits {
     pub max_depth: usize,
     /// Globals listed per stream, so a pickle of millions of `GLOBAL`s cannot fill memory.
     pub max_globals: usize,
+    /// Objects rebuilt per stream to check the reconstruction rules (a few dozen bytes each;
+    /// payloads are borrowed). Past it the stream is reported unscannable, never clean.
+    pub max_values: usize,
 }
 
 impl Default for Limits {
@@ -29,6 +32,7 @@ impl Default for Limits {
             max_members: 1 << 16,
             max_depth: 4,
             max_globals: 100_000,
+            max_values: 1 << 24,
         }
     }
 }

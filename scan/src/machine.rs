@@ -15,13 +15,14 @@
 //! combined length is capped by [`Limits::max_stack`](crate::Limits). The one nested call, for a
 //! joblib object array's inline pickle, runs without joblib reading, so it never nests again.
 
-use pickleguard_policy::reconstruct::{self, Apply, Plan};
+use pickleguard_policy::reconstruct::{self, Apply, Plan, Value as Checked, Violation};
 use pickleguard_policy::{Global, Policy};
 
 use crate::memo::Memo;
 use crate::objects::{ArrayData, Objects};
 use crate::opcodes::*;
 use crate::reader::{Reader, Short};
+use crate::reconstruction::Jump;
 use crate::report::{ConcernKind, Finding};
 use crate::text;
 use crate::value::{Known, Operand, Value};
@@ -37,8 +38,13 @@ pub(crate) struct Sink<'p> {
     /// Hash of (module, name, opcode) to the index of its finding.
     seen: std::collections::HashMap<u64, usize>,
     /// Globals (by finding index, or past the end for the known ones) and the ways they were
-    /// applied, each judged once.
-    planned: std::collections::HashSet<(usize, Apply)>,
+    /// applied, each judged once by name.
+    planned: std::collections::HashMap<(usize, Apply), Planned>,
+    /// Whether the stream applies a global whose rules read argument values or a state, so
+    /// [`crate::reconstruction`] must check it with the values rebuilt.
+    pub needs_values: bool,
+    /// What was stepped over after each joblib array wrapper's BUILD, by the BUILD's offset.
+    pub jumps: std::collections::HashMap<usize, Jump>,
     /// The first read that ran past the end of its FRAME: where it started and where the
     /// frame ends. `_pickle` reading a file drops the bytes in between (see `straddle`).
     pub dropped: Option<(usize, usize)>,
@@ -53,7 +59,9 @@ impl<'p> Sink<'p> {
             globals: Vec::new(),
             concerns: Vec::new(),
             seen: std::collections::HashMap::new(),
-            planned: std::collections::HashSet::new(),
+            planned: std::collections::HashMap::new(),
+            needs_values: false,
+            jumps: std::collections::HashMap::new(),
             dropped: None,
             ops: 0,
         }
@@ -78,32 +86,51 @@ impl<'p> Sink<'p> {
         None
     }
 
-    /// Applies the reconstruction rules' name-level plan to `global` applied by `apply`: a
-    /// global that this opcode may never apply is a concern. Decided once per global and
-    /// opcode. (Checks on argument values, `Plan::CheckValues`, need the values themselves,
-    /// which the scanner does not build; the runtime makes them.)
+    /// Applies the reconstruction rules' plan to `global` applied by `apply` to `args`: a global
+    /// that this opcode may never apply is a concern, decided from the names once per global
+    /// and opcode. Checks that read the arguments are run here when the arguments are an empty
+    /// tuple (`OrderedDict()` in every state_dict: the common case costs one lookup), and are
+    /// otherwise left to [`crate::reconstruction`], which rebuilds the values.
     fn plan(
         &mut self,
         key: usize,
         global: impl FnOnce(&Self) -> Option<Global>,
         apply: Apply,
+        args: Args,
         at: usize,
     ) {
-        if !self.planned.insert((key, apply)) {
-            return;
-        }
-        let Some(global) = global(self) else {
-            return;
+        let planned = match self.planned.get(&(key, apply)) {
+            Some(planned) => *planned,
+            None => {
+                let planned = match global(self) {
+                    None => Planned::Done,
+                    Some(global) => match reconstruct::plan(&global, apply) {
+                        Plan::Allow => Planned::Done,
+                        Plan::Refuse(violation) => {
+                            self.concern(
+                                at,
+                                ConcernKind::Rule,
+                                rule_concern(&global, apply, &violation),
+                            );
+                            Planned::Done
+                        }
+                        Plan::CheckValues if apply == Apply::Build => Planned::Values,
+                        Plan::CheckValues => {
+                            let empty = Checked::Tuple(Vec::new());
+                            match reconstruct::check_apply(&global, apply, &empty, None) {
+                                Ok(()) => Planned::EmptyArgsPass,
+                                Err(_) => Planned::Values,
+                            }
+                        }
+                    },
+                };
+                self.planned.insert((key, apply), planned);
+                planned
+            }
         };
-        if let Plan::Refuse(violation) = reconstruct::plan(&global, apply) {
-            self.concern(
-                at,
-                ConcernKind::Rule,
-                format!(
-                    "`{global}` applied by `{apply:?}`: refused by `{}`: {}",
-                    violation.check, violation.detail
-                ),
-            );
+        match (planned, args) {
+            (Planned::Done, _) | (Planned::EmptyArgsPass, Args::Empty) => {}
+            _ => self.needs_values = true,
         }
     }
 
@@ -120,7 +147,7 @@ impl<'p> Sink<'p> {
     }
 
     /// Records a concern once per kind and offset; a few per stream are enough to judge it.
-    fn concern(&mut self, offset: usize, kind: ConcernKind, detail: String) {
+    pub(crate) fn concern(&mut self, offset: usize, kind: ConcernKind, detail: String) {
         if self.concerns.len() < MAX_CONCERNS {
             self.concerns.push((offset as u64, kind, detail));
         }
@@ -130,6 +157,60 @@ impl<'p> Sink<'p> {
 /// Concerns kept per stream.
 const MAX_CONCERNS: usize = 16;
 
+/// What the name-level plan left to do for one global and opcode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Planned {
+    /// Nothing: the rules allow it, or refused it from the names (reported once).
+    Done,
+    /// Its checks pass for an empty argument tuple; other arguments need the values.
+    EmptyArgsPass,
+    /// Its checks need the values.
+    Values,
+}
+
+/// What the main pass knows of the arguments of an application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Args {
+    /// An empty tuple.
+    Empty,
+    /// Anything else (or a BUILD state).
+    Other,
+}
+
+impl Args {
+    fn of(args: Value<'_>) -> Args {
+        match args {
+            Value::EmptyTuple => Args::Empty,
+            _ => Args::Other,
+        }
+    }
+
+    /// INST's and OBJ's arguments, by how many values sat above the mark.
+    fn of_count(count: usize) -> Args {
+        if count == 0 {
+            Args::Empty
+        } else {
+            Args::Other
+        }
+    }
+}
+
+/// One spelling of a reconstruction refusal, for the main pass and the value checks alike.
+pub(crate) fn rule_concern(global: &Global, apply: Apply, violation: &Violation) -> String {
+    format!(
+        "`{global}` applied by `{apply:?}`: refused by `{}`: {}",
+        violation.check, violation.detail
+    )
+}
+
+/// What one pickle leaves to the next in its stream: one `Unpickler` loading the stream's
+/// pickles in turn keeps its memo (and the objects it refers to).
+#[derive(Default)]
+pub(crate) struct Carry<'a> {
+    memo: Memo<Value<'a>>,
+    objects: Objects,
+}
+
 /// How one pickle ended: the offset after its STOP (or where it broke), and the error if any.
 pub(crate) struct Ended {
     pub end: usize,
@@ -138,19 +219,27 @@ pub(crate) struct Ended {
 
 /// Runs the pickle that starts at `start`. With `joblib`, the raw array data that joblib writes
 /// after each `NumpyArrayWrapper` is stepped over the way `joblib.load` reads it.
-pub(crate) fn run_pickle(data: &[u8], start: usize, joblib: bool, sink: &mut Sink<'_>) -> Ended {
+pub(crate) fn run_pickle<'a>(
+    data: &'a [u8],
+    start: usize,
+    joblib: bool,
+    carry: &mut Carry<'a>,
+    sink: &mut Sink<'_>,
+) -> Ended {
     let mut machine = Machine {
         data,
         r: Reader::new(data, start),
         stack: Vec::new(),
         marks: Vec::new(),
-        memo: Memo::default(),
-        objects: Objects::default(),
+        memo: std::mem::take(&mut carry.memo),
+        objects: std::mem::take(&mut carry.objects),
         sink,
         joblib,
         frame_end: NO_FRAME,
     };
     let error = machine.run().err();
+    carry.memo = machine.memo;
+    carry.objects = machine.objects;
     Ended {
         end: machine.r.pos(),
         error,
@@ -162,7 +251,7 @@ struct Machine<'a, 's, 'p> {
     r: Reader<'a>,
     stack: Vec<Value<'a>>,
     marks: Vec<usize>,
-    memo: Memo<'a>,
+    memo: Memo<Value<'a>>,
     objects: Objects,
     sink: &'s mut Sink<'p>,
     joblib: bool,
@@ -502,8 +591,9 @@ impl<'a> Machine<'a, '_, '_> {
                 let class = self.global(module, attr, name, at)?;
                 let mark = self.pop_mark(name, at)?;
                 self.slice_from(mark, name, at)?;
+                let args = Args::of_count(self.stack.len() - mark);
                 self.stack.truncate(mark);
-                self.apply(class, Apply::Instantiate, at);
+                self.apply(class, Apply::Instantiate, args, at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
@@ -561,14 +651,14 @@ impl<'a> Machine<'a, '_, '_> {
             REDUCE => {
                 let args = self.pop(name, at)?;
                 let callable = self.pop(name, at)?;
-                self.apply(callable, Apply::Reduce, at);
+                self.apply(callable, Apply::Reduce, Args::of(args), at);
                 let result = self.objects.reduce(callable, args);
                 self.push(result, at)?;
             }
             NEWOBJ => {
-                self.pop(name, at)?;
+                let args = self.pop(name, at)?;
                 let class = self.pop(name, at)?;
-                self.apply(class, Apply::NewObj, at);
+                self.apply(class, Apply::NewObj, Args::of(args), at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
@@ -576,7 +666,7 @@ impl<'a> Machine<'a, '_, '_> {
                 self.pop(name, at)?;
                 self.pop(name, at)?;
                 let class = self.pop(name, at)?;
-                self.apply(class, Apply::NewObjEx, at);
+                self.apply(class, Apply::NewObjEx, Args::Other, at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
@@ -586,8 +676,9 @@ impl<'a> Machine<'a, '_, '_> {
                     return Err(underflow(name, at));
                 }
                 let class = self.stack[mark];
+                let args = Args::of_count(self.stack.len() - mark - 1);
                 self.stack.truncate(mark);
-                self.apply(class, Apply::Instantiate, at);
+                self.apply(class, Apply::Instantiate, args, at);
                 let instance = self.objects.instance(class, name);
                 self.push(instance, at)?;
             }
@@ -595,11 +686,21 @@ impl<'a> Machine<'a, '_, '_> {
                 let state = self.pop(name, at)?;
                 let target = self.top(name, at)?;
                 match target {
-                    Value::Made(index) => self.apply(Value::Global(index), Apply::Build, at),
-                    Value::Dtype(_) => self.apply(Value::Class(Known::Dtype), Apply::Build, at),
-                    Value::Wrapper => {
-                        self.apply(Value::Class(Known::ArrayWrapper), Apply::Build, at)
+                    Value::Made(index) => {
+                        self.apply(Value::Global(index), Apply::Build, Args::Other, at)
                     }
+                    Value::Dtype(_) => {
+                        self.apply(Value::Class(Known::Dtype), Apply::Build, Args::Other, at)
+                    }
+                    Value::Wrapper => self.apply(
+                        Value::Class(Known::ArrayWrapper),
+                        Apply::Build,
+                        Args::Other,
+                        at,
+                    ),
+                    // BUILD onto a resolved class or function: the rules refuse it for every
+                    // global they list, which needs the name checked with the state.
+                    Value::Global(_) | Value::Class(_) => self.sink.needs_values = true,
                     _ => {}
                 }
                 self.objects.build(target, state);
@@ -621,7 +722,12 @@ impl<'a> Machine<'a, '_, '_> {
                         // frame, where every reader reads it.
                         self.frame_end = NO_FRAME;
                     }
-                    self.read_array(state)?;
+                    let nested = self.read_array(state)?;
+                    let jump = Jump {
+                        nested,
+                        resume: self.r.pos(),
+                    };
+                    self.sink.jumps.insert(at, jump);
                     self.push(Value::Data, at)?;
                 }
             }
@@ -789,7 +895,7 @@ impl<'a> Machine<'a, '_, '_> {
 
     /// The rules' plan for applying `callee` with `apply`, if it is a global the stream named.
     #[inline(always)]
-    fn apply(&mut self, callee: Value<'a>, apply: Apply, at: usize) {
+    fn apply(&mut self, callee: Value<'a>, apply: Apply, args: Args, at: usize) {
         match callee {
             Value::Global(index) => {
                 let index = index as usize;
@@ -803,6 +909,7 @@ impl<'a> Machine<'a, '_, '_> {
                         ))
                     },
                     apply,
+                    args,
                     at,
                 );
             }
@@ -812,6 +919,7 @@ impl<'a> Machine<'a, '_, '_> {
                     usize::MAX - known as usize,
                     |_| Some(Global::new(module, name)),
                     apply,
+                    args,
                     at,
                 );
             }
@@ -819,7 +927,8 @@ impl<'a> Machine<'a, '_, '_> {
         }
     }
 
-    fn read_array(&mut self, state: Value<'a>) -> Result<(), ScanError> {
+    /// Steps over a joblib array's data; says whether it was a nested pickle.
+    fn read_array(&mut self, state: Value<'a>) -> Result<bool, ScanError> {
         let data_at = self.r.pos();
         let trunc = |short: Short| ScanError::Truncated {
             offset: data_at as u64,
@@ -843,17 +952,20 @@ impl<'a> Machine<'a, '_, '_> {
                     self.r.take(pad.into()).map_err(trunc)?;
                 }
                 self.r.take(len).map_err(trunc)?;
+                Ok(false)
             }
             ArrayData::Pickle => {
-                // An object array: joblib calls plain pickle.load, which knows no wrappers.
-                let ended = run_pickle(self.data, data_at, false, self.sink);
+                // An object array: joblib calls plain pickle.load, which knows no wrappers,
+                // with a fresh memo.
+                let mut fresh = Carry::default();
+                let ended = run_pickle(self.data, data_at, false, &mut fresh, self.sink);
                 if let Some(error) = ended.error {
                     return Err(error);
                 }
                 self.r = Reader::new(self.data, ended.end);
+                Ok(true)
             }
         }
-        Ok(())
     }
 
     #[inline(always)]

@@ -4,26 +4,39 @@
 
 use std::collections::HashMap;
 
+#[cfg(test)]
 use crate::value::Value;
 
 /// How far past the vector's end a key may land and still grow it.
 const SLACK: u64 = 1024;
 
-#[derive(Debug, Default)]
-pub(crate) struct Memo<'a> {
-    dense: Vec<Option<Value<'a>>>,
-    sparse: HashMap<u64, Value<'a>>,
+/// A memo of `V`s: the scanner's summaries, or its rebuilt values' ids when it checks
+/// reconstruction rules.
+#[derive(Debug)]
+pub(crate) struct Memo<V> {
+    dense: Vec<Option<V>>,
+    sparse: HashMap<u64, V>,
     len: usize,
 }
 
-impl<'a> Memo<'a> {
+impl<V> Default for Memo<V> {
+    fn default() -> Self {
+        Memo {
+            dense: Vec::new(),
+            sparse: HashMap::new(),
+            len: 0,
+        }
+    }
+}
+
+impl<V: Copy> Memo<V> {
     /// Distinct keys stored: the index MEMOIZE writes next.
     pub fn len(&self) -> usize {
         self.len
     }
 
     #[inline(always)]
-    pub fn get(&self, key: u64) -> Option<Value<'a>> {
+    pub fn get(&self, key: u64) -> Option<V> {
         if let Some(Some(value)) = usize::try_from(key).ok().and_then(|i| self.dense.get(i)) {
             return Some(*value);
         }
@@ -31,7 +44,7 @@ impl<'a> Memo<'a> {
     }
 
     #[cold]
-    fn sparse_get(&self, key: u64) -> Option<Value<'a>> {
+    fn sparse_get(&self, key: u64) -> Option<V> {
         if self.sparse.is_empty() {
             return None;
         }
@@ -40,7 +53,7 @@ impl<'a> Memo<'a> {
 
     /// Stores `value` at `key`. Fails, storing nothing, when a new key would pass `limit`.
     #[inline(always)]
-    pub fn insert(&mut self, key: u64, value: Value<'a>, limit: usize) -> Result<(), ()> {
+    pub fn insert(&mut self, key: u64, value: V, limit: usize) -> Result<(), ()> {
         // What picklers write: the next key, one past the vector's end.
         if key == self.dense.len() as u64 && self.sparse.is_empty() && self.len < limit {
             self.dense.push(Some(value));
@@ -50,7 +63,7 @@ impl<'a> Memo<'a> {
         self.insert_any(key, value, limit)
     }
 
-    fn insert_any(&mut self, key: u64, value: Value<'a>, limit: usize) -> Result<(), ()> {
+    fn insert_any(&mut self, key: u64, value: V, limit: usize) -> Result<(), ()> {
         let present = self.get(key).is_some();
         if !present && self.len >= limit {
             return Err(());

@@ -92,6 +92,8 @@ impl Objects {
             Some("shape") => {
                 info.shape = match value {
                     Value::Shape(count) => Slot::Set(count),
+                    // A 0-d array holds one item.
+                    Value::EmptyTuple => Slot::Set(1),
                     _ => Slot::Unknown,
                 }
             }

@@ -3,7 +3,7 @@
 
 use pickleguard_policy::Policy;
 
-use crate::machine::{run_pickle, Sink};
+use crate::machine::{run_pickle, Carry, Sink};
 use crate::report::{ConcernKind, Finding};
 use crate::{Limits, ScanError};
 
@@ -67,10 +67,14 @@ fn walk_once(
     limits: Limits,
 ) -> (Walk, Option<(usize, usize)>) {
     let mut sink = Sink::new(policy, limits);
+    // One memo for the stream's pickles, as one `Unpickler` loading them in turn keeps it (a
+    // fresh unpickler per pickle fails where a pickle reads an earlier one's memo, after
+    // running what came before).
+    let mut carry = Carry::default();
     let mut pos = start;
     let mut done = 0u32;
     let error = loop {
-        let ended = run_pickle(data, pos, joblib, &mut sink);
+        let ended = run_pickle(data, pos, joblib, &mut carry, &mut sink);
         if let Some(error) = ended.error {
             break Some(error);
         }
@@ -91,6 +95,11 @@ fn walk_once(
             }
         }
     };
+    if sink.needs_values {
+        let jumps = std::mem::take(&mut sink.jumps);
+        let pickles = done + u32::from(error.is_some());
+        crate::reconstruction::check_stream(data, start, pickles, &jumps, &mut sink);
+    }
     let walk = Walk {
         globals: sink.globals,
         concerns: sink.concerns,

@@ -113,6 +113,135 @@ pub(crate) fn long_le(bytes: &[u8]) -> Value<'static> {
     Value::Int(i64::from_le_bytes(buf))
 }
 
+/// STRING's quoted argument decoded as `codecs.escape_decode` does (`\\n`, `\\xhh`, octal,
+/// a backslash before anything else kept), or `None` where CPython raises.
+pub(crate) fn escape_decode(inner: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(inner.len());
+    let mut bytes = inner.iter().copied().peekable();
+    while let Some(byte) = bytes.next() {
+        if byte != b'\\' {
+            out.push(byte);
+            continue;
+        }
+        let escaped = bytes.next()?;
+        match escaped {
+            b'\n' => {}
+            b'\\' | b'\'' | b'"' => out.push(escaped),
+            b'a' => out.push(0x07),
+            b'b' => out.push(0x08),
+            b'f' => out.push(0x0c),
+            b'n' => out.push(b'\n'),
+            b'r' => out.push(b'\r'),
+            b't' => out.push(b'\t'),
+            b'v' => out.push(0x0b),
+            b'0'..=b'7' => {
+                let mut value = u32::from(escaped - b'0');
+                for _ in 0..2 {
+                    match bytes.peek() {
+                        Some(&digit @ b'0'..=b'7') => {
+                            value = value * 8 + u32::from(digit - b'0');
+                            bytes.next();
+                        }
+                        _ => break,
+                    }
+                }
+                out.push(value as u8);
+            }
+            b'x' => {
+                let high = hex(bytes.next()?)?;
+                let low = hex(bytes.next()?)?;
+                out.push(high << 4 | low);
+            }
+            other => {
+                out.push(b'\\');
+                out.push(other);
+            }
+        }
+    }
+    Some(out)
+}
+
+fn hex(byte: u8) -> Option<u8> {
+    (byte as char).to_digit(16).map(|d| d as u8)
+}
+
+/// UNICODE's argument decoded as `raw-unicode-escape`: latin-1, with `\\uXXXX` and
+/// `\\UXXXXXXXX` escapes after an odd run of backslashes. `None` where CPython raises.
+pub(crate) fn raw_unicode_decode(line: &[u8]) -> Option<String> {
+    let mut out = String::with_capacity(line.len());
+    let mut i = 0;
+    while i < line.len() {
+        if line[i] != b'\\' {
+            out.push(char::from(line[i]));
+            i += 1;
+            continue;
+        }
+        let run = line[i..].iter().take_while(|&&b| b == b'\\').count();
+        let digits = match line.get(i + run) {
+            Some(b'u') if run % 2 == 1 => 4,
+            Some(b'U') if run % 2 == 1 => 8,
+            _ => {
+                out.extend(std::iter::repeat_n('\\', run));
+                i += run;
+                continue;
+            }
+        };
+        out.extend(std::iter::repeat_n('\\', run - 1));
+        let start = i + run + 1;
+        let code = line.get(start..start + digits)?;
+        let code = u32::from_str_radix(std::str::from_utf8(code).ok()?, 16).ok()?;
+        // A lone surrogate has no Rust `char`; the runtime's lossy copy shows it as U+FFFD.
+        out.push(char::from_u32(code).unwrap_or(char::REPLACEMENT_CHARACTER));
+        i = start + digits;
+    }
+    Some(out)
+}
+
+/// INT's or LONG's argument as Python's `int()` reads it: `Some(Ok(n))` within the i64 range,
+/// `Some(Err(()))` for a larger int, `None` where CPython raises.
+pub(crate) fn int_literal(line: &[u8]) -> Option<Result<i64, ()>> {
+    let text = trim_ascii_space(line);
+    let text = text.strip_suffix(b"L").unwrap_or(text);
+    let (negative, digits) = match text {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, text),
+    };
+    if digits.is_empty()
+        || digits.first() == Some(&b'_')
+        || digits.last() == Some(&b'_')
+        || digits.windows(2).any(|w| w == b"__")
+        || !digits.iter().all(|b| b.is_ascii_digit() || *b == b'_')
+    {
+        return None;
+    }
+    let mut value: i128 = 0;
+    for &digit in digits.iter().filter(|b| b.is_ascii_digit()) {
+        value = value * 10 + i128::from(digit - b'0');
+        if value > i128::from(u64::MAX) {
+            return Some(Err(()));
+        }
+    }
+    let value = if negative { -value } else { value };
+    Some(i64::try_from(value).map_err(|_| ()))
+}
+
+/// LONG1's or LONG4's little-endian two's complement payload: `Err` outside the i64 range.
+pub(crate) fn long_le_exact(bytes: &[u8]) -> Result<i64, ()> {
+    let negative = bytes.last().is_some_and(|&b| b & 0x80 != 0);
+    let fill = if negative { 0xff } else { 0 };
+    if bytes.len() > 8 {
+        let (low, high) = bytes.split_at(8);
+        if high.iter().any(|&b| b != fill) || (low[7] & 0x80 != 0) != negative {
+            return Err(());
+        }
+        return Ok(i64::from_le_bytes(low.try_into().map_err(|_| ())?));
+    }
+    let mut buf = [fill; 8];
+    buf[..bytes.len()].copy_from_slice(bytes);
+    Ok(i64::from_le_bytes(buf))
+}
+
 /// Whether `text` could name an importable module: dotted Python identifiers.
 pub(crate) fn is_dotted_identifier(text: &str) -> bool {
     !text.is_empty()

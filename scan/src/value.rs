@@ -66,6 +66,9 @@ pub(crate) enum Value<'a> {
     Made(u32),
     /// A tuple of non-negative ints (an array shape): the product, saturating at u64::MAX.
     Shape(u64),
+    /// The empty tuple: the arguments of most applications (`OrderedDict()`), and the shape of
+    /// a 0-d array (one item).
+    EmptyTuple,
     /// A tuple whose first item is a known string (`numpy.dtype`'s arguments).
     Args(&'a str),
     /// A tuple whose first item is a recognised global (`_reconstructor`'s arguments).
@@ -128,6 +131,7 @@ impl<'a> Value<'a> {
             Value::None => Operand::NotStr("None"),
             Value::Data => Operand::NotStr("a value that is not a str"),
             Value::Shape(_)
+            | Value::EmptyTuple
             | Value::Args(_)
             | Value::ArgsOf(_)
             | Value::DtypeState(_)
@@ -170,6 +174,9 @@ pub(crate) fn tuple<'a>(
     items: &[Value<'a>],
     dtype_object: impl Fn(u32) -> Option<bool>,
 ) -> Value<'a> {
+    if items.is_empty() {
+        return Value::EmptyTuple;
+    }
     if items
         .iter()
         .all(|item| matches!(item, Value::Int(n) if *n >= 0))
@@ -221,7 +228,7 @@ mod tests {
 
     #[test]
     fn tuples_are_summarised() {
-        assert!(matches!(tuple(&[], no_dtypes), Value::Shape(1)));
+        assert!(matches!(tuple(&[], no_dtypes), Value::EmptyTuple));
         assert!(matches!(
             tuple(&[Value::Int(3), Value::Int(4)], no_dtypes),
             Value::Shape(12)

@@ -7,17 +7,14 @@
 //! time in one load is refused. Short ones (up to [`LONG`] characters) are not tracked: repeating
 //! them costs at most a few thousand times the six bytes of the repeat.
 
-use pickleguard_policy::reconstruct::Violation;
+use pickleguard_policy::reconstruct::{self, Violation};
 use pickleguard_policy::Global;
 use pyo3::prelude::*;
 use pyo3::types::PyString;
 use rustc_hash::FxHashSet;
 
 /// Characters above which a `str` may be encoded only once per load.
-pub const LONG: usize = 4096;
-
-/// The check name a refusal carries (the codec rule's own).
-const CHECK: &str = "cheap-codec";
+pub use pickleguard_policy::reconstruct::bounds::LONG_ENCODED as LONG;
 
 /// The long `str`s one load has encoded, kept alive so their addresses are not reused.
 #[derive(Default)]
@@ -46,12 +43,6 @@ impl Encoded {
             self.keep.push(text.unbind());
             return Ok(());
         }
-        Err(Violation {
-            check: CHECK,
-            detail: format!(
-                "`_codecs.encode`: the same {chars}-character str is encoded again in one load \
-                 (through the memo, its cost grows with every reference, not with the file)"
-            ),
-        })
+        Err(reconstruct::encoded_again(chars))
     }
 }

@@ -13,7 +13,7 @@
 
 use std::rc::Rc;
 
-use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation};
+use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation, ALL_APPLIES};
 use pickleguard_policy::{Global, Mode};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -22,15 +22,6 @@ use rustc_hash::FxHashMap;
 use super::memo::Memo;
 use super::value::{self, Origin};
 use crate::{ffi, guard, refusal};
-
-/// Every way a pickle can apply a global, for the "has any rule" question.
-const ALL_APPLIES: [Apply; 5] = [
-    Apply::Reduce,
-    Apply::NewObj,
-    Apply::NewObjEx,
-    Apply::Build,
-    Apply::Instantiate,
-];
 
 /// How many built objects are recorded before the first look for ones the pickle dropped.
 const PRUNE_FIRST: usize = 64;
@@ -265,11 +256,9 @@ impl<'py> Provenance<'py> {
         let Some(resolved) = self.resolved.get_mut(&key(target)) else {
             return Ok(());
         };
-        let has_rules = *resolved.has_rules.get_or_insert_with(|| {
-            ALL_APPLIES
-                .iter()
-                .any(|&apply| reconstruct::plan(&resolved.global, apply) != Plan::Allow)
-        });
+        let has_rules = *resolved
+            .has_rules
+            .get_or_insert_with(|| reconstruct::has_rules(&resolved.global));
         if !has_rules {
             return Ok(());
         }

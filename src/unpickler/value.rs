@@ -15,22 +15,14 @@
 //! applying one; the arguments and state of a built object are converted here, under the same
 //! bounds, so cycles made through the memo end at the depth bound.
 
+use pickleguard_policy::reconstruct::bounds::ELIDED;
+pub use pickleguard_policy::reconstruct::bounds::{MAX_DEPTH, MAX_NODES, MAX_STR};
 use pickleguard_policy::reconstruct::{Apply, Value};
 use pickleguard_policy::Global;
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
 };
-
-/// How deep containers (and built objects' arguments) are followed.
-pub const MAX_DEPTH: usize = 24;
-/// How many objects one conversion visits.
-pub const MAX_NODES: usize = 4096;
-/// The longest `str` kept as text; longer ones are summarised by length.
-pub const MAX_STR: usize = 4096;
-
-/// The placeholder for whatever lies past a bound.
-const ELIDED: &str = "...";
 
 /// Where an object that is not a plain value came from, as the caller recorded it.
 pub enum Origin<'py> {

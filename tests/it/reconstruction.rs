@@ -227,3 +227,84 @@ fn rc_memo_payloads_are_harmless_under_the_guard() {
         }
     }
 }
+
+/// What `pickleguard scan` must say of each attack file, and why (issue 10, item 2): the check
+/// that refuses it in a scan, the same one that refuses its load; `None` for the files whose
+/// loads are harmless under the guard (RC-26, RC-30, RC-30c, RC-32: a private copy or no harm
+/// at all), which scan clean as they load.
+const SCAN_VERDICTS: &[(&str, Option<&str>)] = &[
+    ("RC-1", Some("numpy-dtype-state")),
+    ("RC-2", Some("numpy-dtype-state")),
+    ("RC-3", Some("numpy-dtype-state")),
+    ("RC-4", Some("numpy-dtype-state")),
+    ("RC-5", Some("allowed-opcodes")),
+    ("RC-6", Some("allowed-opcodes")),
+    ("RC-7", Some("cheap-codec")),
+    // The set-once rule, across two pickles sharing one memo.
+    ("RC-27", Some("numpy-dtype-state")),
+    // `numpy.ndarray` applied from the first pickle's memo.
+    ("RC-28", Some("allowed-opcodes")),
+    // BUILD onto the class `NumpyArrayWrapper` itself.
+    ("RC-29", Some("allowed-opcodes")),
+    ("RC-9", Some("bit-generator-state")),
+    ("RC-33", Some("cheap-codec")),
+    ("RC-26", None),
+    ("RC-30", None),
+    ("RC-30c", None),
+    ("RC-32", None),
+];
+
+/// SC-1: every attack file above is a finding in a scan (exit 1) naming the check that refuses
+/// its load, and the files that load harmlessly scan clean: a scan and a load agree. RC-8
+/// names `sklearn.tree._tree.Tree`, which no pack allows (exit 5). Fails if the scanner
+/// applies only the rules' opcode table again (`main` before this change called RC-1..RC-4,
+/// RC-7, RC-9, RC-29 and RC-33 clean and could not read RC-27/RC-28 at all).
+#[test]
+fn rc_files_are_findings_in_a_scan() {
+    let Some(python) = ml_python("rc_files_are_findings_in_a_scan") else {
+        return;
+    };
+    let dir = support::TempDir::new("rc-scan");
+    for attacks in [
+        "reconstruction_attacks.py",
+        "reconstruction_memo_attacks.py",
+    ] {
+        run_ok(
+            support::command(&python)
+                .arg(script(attacks))
+                .arg("write")
+                .arg(dir.path()),
+        );
+    }
+    let scan = |file: &str| {
+        let output = support::run(
+            support::command(support::cli())
+                .args(["scan", "--format", "json"])
+                .arg(dir.path().join(format!("{file}.pkl"))),
+            std::time::Duration::from_secs(60),
+        );
+        let report: serde_json::Value = serde_json::from_slice(&output.stdout).expect("scan JSON");
+        (output.status.code(), report)
+    };
+    for (case, check) in SCAN_VERDICTS {
+        let (code, report) = scan(case);
+        let concerns = report["files"][0]["concerns"].as_array().cloned();
+        let concerns = concerns.unwrap_or_default();
+        match check {
+            Some(check) => {
+                assert_eq!(code, Some(1), "{case}: {report}");
+                let named = concerns.iter().any(|concern| {
+                    concern["kind"] == "rule"
+                        && concern["detail"]
+                            .as_str()
+                            .is_some_and(|detail| detail.contains(&format!("`{check}`")))
+                });
+                assert!(named, "{case}: no `{check}` rule concern: {report}");
+            }
+            None => assert_eq!(code, Some(0), "{case}: {report}"),
+        }
+    }
+    let (code, report) = scan("RC-8");
+    assert_eq!(code, Some(5), "RC-8: {report}");
+    assert!(report.to_string().contains("\"Tree\""), "RC-8: {report}");
+}

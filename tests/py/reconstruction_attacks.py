@@ -5,6 +5,7 @@ validated reconstruction each one crashes, leaks heap memory or hangs the proces
 
     reconstruction_attacks.py run ENTRY [CASE ...]   one JSON line per case
     reconstruction_attacks.py case ENTRY CASE        (internal) load one case in this process
+    reconstruction_attacks.py write DIR [CASE ...]   write each case's file as DIR/CASE.pkl (for scans)
 
 `run` starts one child per case (so a crash kills the child, not the run) with this process's
 environment, LD_PRELOAD included, and reports how it ended:
@@ -255,8 +256,16 @@ def run(entry, cases):
         print(json.dumps(report), flush=True)
 
 
+def write(folder, cases):
+    for case in cases:
+        with open(os.path.join(folder, case + ".pkl"), "wb") as f:
+            f.write(payload(case))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "case":
         load_one(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "write":
+        write(sys.argv[2], sys.argv[3:] or CASES)
     else:
         run(sys.argv[2], sys.argv[3:] or CASES)

@@ -3,6 +3,7 @@ attacker's review). Only default-pack globals are named.
 
     reconstruction_memo_attacks.py run ENTRY [CASE ...]   one JSON line per case
     reconstruction_memo_attacks.py case ENTRY CASE        (internal) load one case here
+    reconstruction_memo_attacks.py write DIR [CASE ...]   write each case's file as DIR/CASE.pkl (for scans)
 
 Outcomes as in reconstruction_attacks.py: refused, crashed, leaked, harmed (a class of the
 process was changed for later loads), loaded (no harm), error.
@@ -41,6 +42,7 @@ Cases (ID, what it does, and why a guard passes):
 
 import io
 import json
+import os
 import pickle
 import struct
 import sys
@@ -269,8 +271,16 @@ def run(entry, cases):
             print(json.dumps(report), flush=True)
 
 
+def write(folder, cases):
+    for case in cases:
+        with open(os.path.join(folder, case + ".pkl"), "wb") as f:
+            f.write(payload(case))
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "case":
         load_one(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "write":
+        write(sys.argv[2], sys.argv[3:] or CASES)
     else:
         run(sys.argv[2], sys.argv[3:] or CASES)

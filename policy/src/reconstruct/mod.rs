@@ -21,6 +21,25 @@ mod torch;
 mod value;
 
 pub use numpy::{numpy_dtype, DtypeInfo};
+
+/// How much of an object the checks see. The runtime (converting Python objects) and the scanner
+/// (converting what it rebuilt from the stream) stop at the same bounds, so both hand the checks
+/// the same [`Value`]: containers nest at most [`MAX_DEPTH`] deep, one conversion visits at most
+/// [`MAX_NODES`] objects, and a `str` longer than [`MAX_STR`] (in characters, or in UTF-8 bytes)
+/// becomes [`Value::LongStr`]. What lies past a bound is `Value::Opaque(ELIDED)`.
+pub mod bounds {
+    /// How deep containers (and built objects' states) are followed.
+    pub const MAX_DEPTH: usize = 24;
+    /// How many objects one conversion visits.
+    pub const MAX_NODES: usize = 4096;
+    /// The longest `str` kept as text.
+    pub const MAX_STR: usize = 4096;
+    /// The placeholder for whatever lies past a bound.
+    pub const ELIDED: &str = "...";
+    /// Characters above which one `str` may be encoded only once per load (`_codecs.encode`
+    /// applied to it again through the memo is cost amplification, RC-33).
+    pub const LONG_ENCODED: usize = 4096;
+}
 pub use rules::{Rule, RULE_CHECK};
 pub use torch::tensor_view_elements;
 
@@ -151,6 +170,37 @@ pub fn plan(global: &Global, apply: Apply) -> Plan {
         None => Plan::Allow,
         Some(rule) => rule.plan(apply),
     }
+}
+
+/// The refusal for `_codecs.encode` applied again, in one load, to the same `str` of `chars`
+/// characters (more than [`bounds::LONG_ENCODED`]): cost amplification through the memo
+/// (RC-33). The runtime tracks the `str` by identity, the scanner by the object it rebuilt.
+pub fn encoded_again(chars: usize) -> Violation {
+    Violation {
+        check: checks::CHEAP_CODEC.name,
+        detail: format!(
+            "`_codecs.encode`: the same {chars}-character str is encoded again in one load \
+             (through the memo, its cost grows with every reference, not with the file)"
+        ),
+    }
+}
+
+/// Every way a pickle can apply a global.
+pub const ALL_APPLIES: [Apply; 5] = [
+    Apply::Reduce,
+    Apply::NewObj,
+    Apply::NewObjEx,
+    Apply::Build,
+    Apply::Instantiate,
+];
+
+/// Whether any opcode's plan for `global` is other than [`Plan::Allow`]: the objects such a
+/// global makes are remembered (by the runtime and the scanner alike) with their arguments and
+/// state, because a later check may read them.
+pub fn has_rules(global: &Global) -> bool {
+    ALL_APPLIES
+        .iter()
+        .any(|&apply| plan(global, apply) != Plan::Allow)
 }
 
 /// Whether the library keeps the containers of a BUILD state it was given for an object

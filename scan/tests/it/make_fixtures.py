@@ -282,6 +282,8 @@ def adversarial(model):
         forged,
         "pickle",
         [("joblib.numpy_pickle", "NumpyArrayWrapper"), ("numpy", "dtype"), ("numpy", "ndarray"), system],
+        # The forged flags are also a forged dtype state, which the reconstruction rules refuse.
+        concerns=["rule"],
     )
 
     # SP-3: a safetensors header of 0x180 bytes: its length starts 0x80 0x01, like PROTO 1.

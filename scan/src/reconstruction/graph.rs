@@ -1,0 +1,322 @@
+//! The objects a pickle builds, rebuilt from its literals as far as the reconstruction checks
+//! read them, and their conversion into the checks' [`Value`].
+//!
+//! Objects live in an arena and refer to each other by [`Id`], so the memo, the stack and
+//! containers share them the way the unpickler's objects are shared: a dict memoized and filled
+//! by a later SETITEMS is one object, seen filled by whatever refers to it afterwards. Payloads
+//! borrow the input (bytes by slice, strings by their encoded bytes).
+//!
+//! [`Graph::to_value`] follows the runtime's conversion exactly (`src/unpickler/value.rs`): the
+//! same [`bounds`], the same visiting order, so a bound elides the same objects in a scan as in
+//! a load and both hand the checks the same [`Value`].
+
+use std::borrow::Cow;
+use std::rc::Rc;
+
+use pickleguard_policy::reconstruct::bounds::{ELIDED, MAX_DEPTH, MAX_NODES, MAX_STR};
+use pickleguard_policy::reconstruct::{Apply, Value};
+use pickleguard_policy::Global;
+
+/// An object's place in the arena.
+pub(crate) type Id = u32;
+
+/// How a `str`'s characters are stored.
+#[derive(Debug, Clone)]
+pub(crate) enum Text<'a> {
+    /// BINUNICODE's UTF-8 bytes (decoded as CPython does, invalid sequences replaced).
+    Utf8(&'a [u8]),
+    /// Protocol 0-2 byte strings, one character per byte: how the loaders of Python 2 era
+    /// model pickles read them (`encoding="latin1"`); ASCII reads the same under any encoding.
+    Latin1(&'a [u8]),
+    /// Text decoded from escapes.
+    Owned(Box<str>),
+}
+
+impl Text<'_> {
+    pub fn text(&self) -> Cow<'_, str> {
+        match self {
+            Text::Utf8(bytes) => String::from_utf8_lossy(bytes),
+            Text::Latin1(bytes) if bytes.is_ascii() => {
+                Cow::Borrowed(std::str::from_utf8(bytes).unwrap_or_default())
+            }
+            Text::Latin1(bytes) => Cow::Owned(bytes.iter().map(|&b| char::from(b)).collect()),
+            Text::Owned(text) => Cow::Borrowed(text),
+        }
+    }
+
+    /// Its length in characters, as Python's `len`.
+    pub fn chars(&self) -> usize {
+        match self {
+            Text::Latin1(bytes) => bytes.len(),
+            _ => self.text().chars().count(),
+        }
+    }
+
+    /// Its length once encoded as UTF-8 (what the runtime copies).
+    fn utf8_len(&self) -> usize {
+        match self {
+            Text::Utf8(bytes) => bytes.len(),
+            Text::Latin1(bytes) => bytes.iter().map(|&b| if b < 0x80 { 1 } else { 2 }).sum(),
+            Text::Owned(text) => text.len(),
+        }
+    }
+}
+
+/// One object.
+#[derive(Debug, Clone)]
+pub(crate) enum Node<'a> {
+    None,
+    Bool(bool),
+    Int(i64),
+    /// An int outside the i64 range.
+    BigInt,
+    Float(f64),
+    Str(Text<'a>),
+    Bytes(&'a [u8]),
+    Tuple(Box<[Id]>),
+    List(Vec<Id>),
+    /// Key-value pairs in insertion order.
+    Dict(Vec<(Id, Id)>),
+    /// What a global opcode resolved.
+    Global(Rc<Global>),
+    /// An object made by applying a global that has rules: as the runtime remembers it.
+    Built {
+        by: Rc<Global>,
+        apply: Apply,
+        /// The arguments converted when it was applied.
+        args: Rc<Value>,
+        /// The state a BUILD gave it.
+        state: Option<Id>,
+    },
+    /// Anything else, by the type name the runtime would report where the scanner knows it.
+    Opaque(&'static str),
+}
+
+/// Dicts up to this size replace the value of a key stored again, as Python does; larger ones
+/// (state dicts, never a check's argument) keep every pair, which only makes a check see more.
+const DEDUPLICATED_DICT: usize = 64;
+
+/// The arena.
+#[derive(Debug)]
+pub(crate) struct Graph<'a> {
+    nodes: Vec<Node<'a>>,
+    limit: usize,
+}
+
+/// The arena is full: the stream holds more objects than the scan rebuilds.
+#[derive(Debug)]
+pub(crate) struct Full;
+
+impl<'a> Graph<'a> {
+    pub fn new(limit: usize) -> Self {
+        Graph {
+            nodes: Vec::new(),
+            limit,
+        }
+    }
+
+    pub fn add(&mut self, node: Node<'a>) -> Result<Id, Full> {
+        if self.nodes.len() >= self.limit {
+            return Err(Full);
+        }
+        self.nodes.push(node);
+        Ok((self.nodes.len() - 1) as Id)
+    }
+
+    pub fn get(&self, id: Id) -> &Node<'a> {
+        &self.nodes[id as usize]
+    }
+
+    pub fn get_mut(&mut self, id: Id) -> &mut Node<'a> {
+        &mut self.nodes[id as usize]
+    }
+
+    /// APPEND/APPENDS onto `list`; items given to anything else (an object's `append` or
+    /// `extend`) are not part of what the checks read.
+    pub fn append(&mut self, list: Id, items: &[Id]) {
+        if let Node::List(existing) = self.get_mut(list) {
+            existing.extend_from_slice(items);
+        }
+    }
+
+    /// SETITEM/SETITEMS onto `dict`: a key stored again keeps its place and takes the new
+    /// value. Pairs given to anything else (an object's `__setitem__`) are not read by checks.
+    pub fn set_items(&mut self, dict: Id, pairs: &[Id]) {
+        if !matches!(self.get(dict), Node::Dict(_)) {
+            return;
+        }
+        for pair in pairs.chunks_exact(2) {
+            let (key, value) = (pair[0], pair[1]);
+            let Node::Dict(existing) = self.get(dict) else {
+                return;
+            };
+            let position = if existing.len() <= DEDUPLICATED_DICT {
+                existing.iter().position(|&(k, _)| self.same_key(k, key))
+            } else {
+                None
+            };
+            let Node::Dict(existing) = self.get_mut(dict) else {
+                return;
+            };
+            match position {
+                Some(at) => existing[at].1 = value,
+                None => existing.push((key, value)),
+            }
+        }
+    }
+
+    /// Whether two dict keys are equal as Python compares them: numbers by value (`True == 1
+    /// == 1.0`), strings and bytes by content, tuples item by item, a global by its name (two
+    /// lookups of one name give one object), anything else by identity.
+    fn same_key(&self, a: Id, b: Id) -> bool {
+        if a == b {
+            return true;
+        }
+        let number = |node: &Node<'_>| -> Option<f64> {
+            match node {
+                Node::Bool(b) => Some(f64::from(u8::from(*b))),
+                Node::Int(n) => Some(*n as f64),
+                Node::Float(f) => Some(*f),
+                _ => None,
+            }
+        };
+        match (self.get(a), self.get(b)) {
+            (Node::None, Node::None) => true,
+            (Node::Int(x), Node::Int(y)) => x == y,
+            (x, y) if number(x).is_some() && number(y).is_some() => number(x) == number(y),
+            (Node::Str(x), Node::Str(y)) => x.text() == y.text(),
+            (Node::Bytes(x), Node::Bytes(y)) => x == y,
+            (Node::Tuple(x), Node::Tuple(y)) => {
+                x.len() == y.len() && x.iter().zip(y.iter()).all(|(&p, &q)| self.same_key(p, q))
+            }
+            (Node::Global(x), Node::Global(y)) => x == y,
+            _ => false,
+        }
+    }
+
+    /// `id` as the checks see it, with the runtime's bounds.
+    pub fn to_value(&self, id: Id) -> Value {
+        let mut nodes = MAX_NODES;
+        self.convert(id, MAX_DEPTH, &mut nodes)
+    }
+
+    fn convert(&self, id: Id, depth: usize, nodes: &mut usize) -> Value {
+        if *nodes == 0 || depth == 0 {
+            return Value::Opaque(ELIDED.into());
+        }
+        *nodes -= 1;
+        match self.get(id) {
+            Node::None => Value::None,
+            Node::Bool(b) => Value::Bool(*b),
+            Node::Int(n) => Value::Int(*n),
+            Node::BigInt => Value::BigInt,
+            Node::Float(f) => Value::Float(*f),
+            Node::Str(text) => string(text),
+            Node::Bytes(bytes) => Value::Bytes(bytes.len()),
+            Node::Tuple(items) => Value::Tuple(self.items(items, depth, nodes)),
+            Node::List(items) => Value::List(self.items(items, depth, nodes)),
+            Node::Dict(pairs) => {
+                let mut out = Vec::with_capacity(pairs.len().min(*nodes));
+                for &(key, value) in pairs {
+                    let key = self.convert(key, depth - 1, nodes);
+                    let value = self.convert(value, depth - 1, nodes);
+                    out.push((key, value));
+                }
+                Value::Dict(out)
+            }
+            Node::Global(global) => Value::Global((**global).clone()),
+            Node::Built {
+                by,
+                apply,
+                args,
+                state,
+            } => Value::Built {
+                by: (**by).clone(),
+                apply: *apply,
+                args: Box::new((**args).clone()),
+                state: state.map(|state| Box::new(self.convert(state, depth - 1, nodes))),
+            },
+            Node::Opaque(kind) => Value::Opaque((*kind).into()),
+        }
+    }
+
+    fn items(&self, items: &[Id], depth: usize, nodes: &mut usize) -> Vec<Value> {
+        items
+            .iter()
+            .map(|&item| self.convert(item, depth - 1, nodes))
+            .collect()
+    }
+}
+
+/// A `str` as the runtime converts one: by length when it is long.
+fn string(text: &Text<'_>) -> Value {
+    let chars = text.chars();
+    if chars > MAX_STR || text.utf8_len() > MAX_STR {
+        return Value::LongStr(chars);
+    }
+    Value::Str(text.text().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_stored_again_keeps_its_place() {
+        let mut graph = Graph::new(100);
+        let dict = graph.add(Node::Dict(Vec::new())).unwrap();
+        let a = graph.add(Node::Str(Text::Utf8(b"a"))).unwrap();
+        let one = graph.add(Node::Int(1)).unwrap();
+        let b = graph.add(Node::Str(Text::Latin1(b"b"))).unwrap();
+        let two = graph.add(Node::Int(2)).unwrap();
+        let a_again = graph.add(Node::Str(Text::Owned("a".into()))).unwrap();
+        let three = graph.add(Node::Float(3.0)).unwrap();
+        graph.set_items(dict, &[a, one, b, two, a_again, three]);
+        assert_eq!(
+            graph.to_value(dict),
+            Value::Dict(vec![
+                (Value::Str("a".into()), Value::Float(3.0)),
+                (Value::Str("b".into()), Value::Int(2)),
+            ])
+        );
+        let true_key = graph.add(Node::Bool(true)).unwrap();
+        let numbers = graph.add(Node::Dict(Vec::new())).unwrap();
+        graph.set_items(numbers, &[one, a, true_key, b]);
+        assert_eq!(
+            graph.to_value(numbers),
+            Value::Dict(vec![(Value::Int(1), Value::Str("b".into()))])
+        );
+    }
+
+    #[test]
+    fn conversion_stops_at_the_runtime_bounds() {
+        let mut graph = Graph::new(10_000);
+        let mut inner = graph.add(Node::None).unwrap();
+        for _ in 0..MAX_DEPTH + 5 {
+            inner = graph.add(Node::Tuple(vec![inner].into())).unwrap();
+        }
+        let mut value = graph.to_value(inner);
+        let mut depth = 0;
+        while let Value::Tuple(items) = value {
+            value = items.into_iter().next().unwrap();
+            depth += 1;
+        }
+        assert_eq!(depth, MAX_DEPTH);
+        assert_eq!(value, Value::Opaque(ELIDED.into()));
+
+        let long = vec![b'x'; MAX_STR + 1];
+        let long: &'static [u8] = Box::leak(long.into_boxed_slice());
+        let id = graph.add(Node::Str(Text::Latin1(long))).unwrap();
+        assert_eq!(graph.to_value(id), Value::LongStr(MAX_STR + 1));
+        let wide: &'static [u8] = Box::leak(vec![0xe9u8; MAX_STR / 2 + 1].into_boxed_slice());
+        let id = graph.add(Node::Str(Text::Latin1(wide))).unwrap();
+        assert_eq!(graph.to_value(id), Value::LongStr(MAX_STR / 2 + 1));
+    }
+
+    #[test]
+    fn a_full_arena_says_so() {
+        let mut graph = Graph::new(1);
+        graph.add(Node::None).unwrap();
+        assert!(graph.add(Node::None).is_err());
+    }
+}
