@@ -35,6 +35,32 @@ use crate::text;
 use graph::{Graph, Id, Node, Text};
 
 /// What the main pass stepped over after a joblib array wrapper's BUILD, by the BUILD's offset.
+/// What the rules say of one global: whether it has any, and for which opcodes (by position
+/// in [`reconstruct::ALL_APPLIES`]) they read the values.
+#[derive(Debug, Clone, Copy)]
+struct Ruled {
+    any: bool,
+    check_values: [bool; reconstruct::ALL_APPLIES.len()],
+}
+
+impl Ruled {
+    fn of(global: &Global) -> Ruled {
+        let check_values = reconstruct::ALL_APPLIES
+            .map(|apply| reconstruct::plan(global, apply) == Plan::CheckValues);
+        Ruled {
+            any: reconstruct::has_rules(global),
+            check_values,
+        }
+    }
+
+    fn checks_values(&self, apply: Apply) -> bool {
+        reconstruct::ALL_APPLIES
+            .iter()
+            .position(|&a| a == apply)
+            .is_some_and(|at| self.check_values[at])
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Jump {
     /// The bytes are one nested pickle (an object array), which joblib loads with a fresh
@@ -56,6 +82,7 @@ pub(crate) fn check_stream(
     let mut graph = Graph::new(sink.limits.max_values);
     let mut memo = Memo::default();
     let mut encoded = HashSet::new();
+    let mut rules = HashMap::new();
     let mut pos = start;
     for _ in 0..pickles {
         let mut pass = Pass {
@@ -64,6 +91,7 @@ pub(crate) fn check_stream(
             graph: &mut graph,
             memo: &mut memo,
             encoded: &mut encoded,
+            rules: &mut rules,
             jumps,
             sink,
             stack: Vec::new(),
@@ -115,6 +143,9 @@ struct Pass<'a, 'g, 's, 'p> {
     memo: &'g mut Memo<Id>,
     /// The long strs `_codecs.encode` was applied to, by object.
     encoded: &'g mut HashSet<Id>,
+    /// What the rules say of each resolved global, by its `Rc` (each lives as long as the
+    /// arena, so an address is never reused): one rule lookup per global, not per application.
+    rules: &'g mut HashMap<*const Global, Ruled>,
     jumps: &'g HashMap<usize, Jump>,
     sink: &'s mut Sink<'p>,
     stack: Vec<Id>,
@@ -445,7 +476,12 @@ impl<'a> Pass<'a, '_, '_, '_> {
                 let state = self.pop()?;
                 let target = self.top()?;
                 self.build(target, state, at);
-                if let Some(jump) = self.jumps.get(&at) {
+                let jump = if self.jumps.is_empty() {
+                    None
+                } else {
+                    self.jumps.get(&at)
+                };
+                if let Some(jump) = jump {
                     // joblib swaps the wrapper for the array it reads next.
                     self.stack.pop();
                     if jump.nested {
@@ -482,14 +518,15 @@ impl<'a> Pass<'a, '_, '_, '_> {
             return Ok(self.graph.add(Node::Opaque("object"))?);
         };
         let global = global.clone();
-        if !reconstruct::has_rules(&global) {
+        let ruled = self.ruled(&global);
+        if !ruled.any {
             return Ok(self.graph.add(Node::Opaque("object"))?);
         }
         self.encoded_again(&global, args, apply, at);
         let args_value = self.graph.to_value(args);
         let kwargs_value = kwargs.map(|kwargs| self.graph.to_value(kwargs));
         // A refusal from the names alone is the main pass's finding.
-        if reconstruct::plan(&global, apply) == Plan::CheckValues {
+        if ruled.checks_values(apply) {
             if let Err(violation) =
                 reconstruct::check_apply(&global, apply, &args_value, kwargs_value.as_ref())
             {
@@ -533,7 +570,7 @@ impl<'a> Pass<'a, '_, '_, '_> {
         match self.graph.get(target) {
             Node::Built { by, .. } => {
                 let by = by.clone();
-                if reconstruct::plan(&by, Apply::Build) == Plan::CheckValues {
+                if self.ruled(&by).checks_values(Apply::Build) {
                     let target_value = self.graph.to_value(target);
                     let state_value = self.graph.to_value(state);
                     if let Err(violation) = reconstruct::check_build(&target_value, &state_value) {
@@ -555,6 +592,13 @@ impl<'a> Pass<'a, '_, '_, '_> {
             }
             _ => {}
         }
+    }
+
+    fn ruled(&mut self, global: &Rc<Global>) -> Ruled {
+        *self
+            .rules
+            .entry(Rc::as_ptr(global))
+            .or_insert_with(|| Ruled::of(global))
     }
 
     fn refused(&mut self, global: &Global, apply: Apply, violation: &Violation, at: usize) {
