@@ -105,4 +105,23 @@ except pickleguard.UnsafeFileError:
 pickleguard.activate_safe_ml_environment(also_allow=["collections.Counter"])
 assert pickle.loads(counter) == collections.Counter("aab")
 
+# The typing stub the wheel ships names exactly what the module exports (a stub that lags the
+# module hides its API from type checkers).
+stub = os.path.join(
+    os.path.dirname(os.path.abspath(__file__)), "..", "..", "packaging", "python", "pickleguard", "__init__.pyi"
+)
+if os.path.exists(stub):
+    import ast
+
+    tree = ast.parse(open(stub).read())
+    stubbed = set()
+    for node in tree.body:
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            stubbed.add(node.name)
+        elif isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+            stubbed.add(node.target.id)
+    exported = {n for n in dir(pickleguard) if not n.startswith("_")} | {"__version__"}
+    exported &= set(dir(pickleguard))
+    assert stubbed == exported, (sorted(stubbed - exported), sorted(exported - stubbed))
+
 print("api checks passed")

@@ -14,7 +14,7 @@ use std::borrow::Cow;
 use std::rc::Rc;
 
 use pickleguard_policy::reconstruct::bounds::{ELIDED, MAX_DEPTH, MAX_NODES, MAX_STR};
-use pickleguard_policy::reconstruct::{Apply, Value};
+use pickleguard_policy::reconstruct::{self, Apply, Plan, Value};
 use pickleguard_policy::Global;
 
 /// An object's place in the arena.
@@ -62,6 +62,40 @@ impl Text<'_> {
     }
 }
 
+/// A global the pickle resolved, with what the rules say of it (decided once, when it is
+/// resolved).
+#[derive(Debug)]
+pub(crate) struct Resolved {
+    pub global: Global,
+    pub ruled: Ruled,
+}
+
+/// What the rules say of one global: whether it has any, and for which opcodes (by position
+/// in [`reconstruct::ALL_APPLIES`]) they read the values.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Ruled {
+    pub any: bool,
+    check_values: [bool; reconstruct::ALL_APPLIES.len()],
+}
+
+impl Ruled {
+    pub fn of(global: &Global) -> Ruled {
+        let check_values = reconstruct::ALL_APPLIES
+            .map(|apply| reconstruct::plan(global, apply) == Plan::CheckValues);
+        Ruled {
+            any: reconstruct::has_rules(global),
+            check_values,
+        }
+    }
+
+    pub fn checks_values(&self, apply: Apply) -> bool {
+        reconstruct::ALL_APPLIES
+            .iter()
+            .position(|&a| a == apply)
+            .is_some_and(|at| self.check_values[at])
+    }
+}
+
 /// One object.
 #[derive(Debug, Clone)]
 pub(crate) enum Node<'a> {
@@ -78,10 +112,10 @@ pub(crate) enum Node<'a> {
     /// Key-value pairs in insertion order.
     Dict(Vec<(Id, Id)>),
     /// What a global opcode resolved.
-    Global(Rc<Global>),
+    Global(Rc<Resolved>),
     /// An object made by applying a global that has rules: as the runtime remembers it.
     Built {
-        by: Rc<Global>,
+        by: Rc<Resolved>,
         apply: Apply,
         /// The arguments converted when it was applied.
         args: Rc<Value>,
@@ -95,6 +129,14 @@ pub(crate) enum Node<'a> {
 /// Dicts up to this size replace the value of a key stored again, as Python does; larger ones
 /// (state dicts, never a check's argument) keep every pair, which only makes a check see more.
 const DEDUPLICATED_DICT: usize = 64;
+
+impl Node<'_> {
+    /// A resolved global.
+    pub fn global(global: Global) -> Self {
+        let ruled = Ruled::of(&global);
+        Node::Global(Rc::new(Resolved { global, ruled }))
+    }
+}
 
 /// The arena.
 #[derive(Debug)]
@@ -189,7 +231,7 @@ impl<'a> Graph<'a> {
             (Node::Tuple(x), Node::Tuple(y)) => {
                 x.len() == y.len() && x.iter().zip(y.iter()).all(|(&p, &q)| self.same_key(p, q))
             }
-            (Node::Global(x), Node::Global(y)) => x == y,
+            (Node::Global(x), Node::Global(y)) => x.global == y.global,
             _ => false,
         }
     }
@@ -224,14 +266,14 @@ impl<'a> Graph<'a> {
                 }
                 Value::Dict(out)
             }
-            Node::Global(global) => Value::Global((**global).clone()),
+            Node::Global(resolved) => Value::Global(resolved.global.clone()),
             Node::Built {
                 by,
                 apply,
                 args,
                 state,
             } => Value::Built {
-                by: (**by).clone(),
+                by: by.global.clone(),
                 apply: *apply,
                 args: Box::new((**args).clone()),
                 state: state.map(|state| Box::new(self.convert(state, depth - 1, nodes))),

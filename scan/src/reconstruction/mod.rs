@@ -23,7 +23,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use pickleguard_policy::reconstruct::bounds::LONG_ENCODED;
-use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation};
+use pickleguard_policy::reconstruct::{self, Apply, Value, Violation};
 use pickleguard_policy::Global;
 
 use crate::machine::{rule_concern, Sink};
@@ -35,32 +35,6 @@ use crate::text;
 use graph::{Graph, Id, Node, Text};
 
 /// What the main pass stepped over after a joblib array wrapper's BUILD, by the BUILD's offset.
-/// What the rules say of one global: whether it has any, and for which opcodes (by position
-/// in [`reconstruct::ALL_APPLIES`]) they read the values.
-#[derive(Debug, Clone, Copy)]
-struct Ruled {
-    any: bool,
-    check_values: [bool; reconstruct::ALL_APPLIES.len()],
-}
-
-impl Ruled {
-    fn of(global: &Global) -> Ruled {
-        let check_values = reconstruct::ALL_APPLIES
-            .map(|apply| reconstruct::plan(global, apply) == Plan::CheckValues);
-        Ruled {
-            any: reconstruct::has_rules(global),
-            check_values,
-        }
-    }
-
-    fn checks_values(&self, apply: Apply) -> bool {
-        reconstruct::ALL_APPLIES
-            .iter()
-            .position(|&a| a == apply)
-            .is_some_and(|at| self.check_values[at])
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Jump {
     /// The bytes are one nested pickle (an object array), which joblib loads with a fresh
@@ -82,7 +56,6 @@ pub(crate) fn check_stream(
     let mut graph = Graph::new(sink.limits.max_values);
     let mut memo = Memo::default();
     let mut encoded = HashSet::new();
-    let mut rules = HashMap::new();
     let mut pos = start;
     for _ in 0..pickles {
         let mut pass = Pass {
@@ -91,7 +64,6 @@ pub(crate) fn check_stream(
             graph: &mut graph,
             memo: &mut memo,
             encoded: &mut encoded,
-            rules: &mut rules,
             jumps,
             sink,
             stack: Vec::new(),
@@ -143,9 +115,6 @@ struct Pass<'a, 'g, 's, 'p> {
     memo: &'g mut Memo<Id>,
     /// The long strs `_codecs.encode` was applied to, by object.
     encoded: &'g mut HashSet<Id>,
-    /// What the rules say of each resolved global, by its `Rc` (each lives as long as the
-    /// arena, so an address is never reused): one rule lookup per global, not per application.
-    rules: &'g mut HashMap<*const Global, Ruled>,
     jumps: &'g HashMap<usize, Jump>,
     sink: &'s mut Sink<'p>,
     stack: Vec<Id>,
@@ -417,10 +386,9 @@ impl<'a> Pass<'a, '_, '_, '_> {
                 let name = self.pop()?;
                 let module = self.pop()?;
                 let node = match (self.graph.get(module), self.graph.get(name)) {
-                    (Node::Str(module), Node::Str(name)) => Node::Global(Rc::new(Global::new(
-                        module.text().as_ref(),
-                        name.text().as_ref(),
-                    ))),
+                    (Node::Str(module), Node::Str(name)) => {
+                        Node::global(Global::new(module.text().as_ref(), name.text().as_ref()))
+                    }
                     _ => Node::Opaque("object"),
                 };
                 self.add(node)?;
@@ -514,23 +482,23 @@ impl<'a> Pass<'a, '_, '_, '_> {
         apply: Apply,
         at: usize,
     ) -> Result<Id, Stop> {
-        let Node::Global(global) = self.graph.get(callee) else {
+        let Node::Global(resolved) = self.graph.get(callee) else {
             return Ok(self.graph.add(Node::Opaque("object"))?);
         };
-        let global = global.clone();
-        let ruled = self.ruled(&global);
-        if !ruled.any {
+        if !resolved.ruled.any {
             return Ok(self.graph.add(Node::Opaque("object"))?);
         }
-        self.encoded_again(&global, args, apply, at);
+        let resolved = resolved.clone();
+        let global = &resolved.global;
+        self.encoded_again(global, args, apply, at);
         let args_value = self.graph.to_value(args);
         let kwargs_value = kwargs.map(|kwargs| self.graph.to_value(kwargs));
         // A refusal from the names alone is the main pass's finding.
-        if ruled.checks_values(apply) {
+        if resolved.ruled.checks_values(apply) {
             if let Err(violation) =
-                reconstruct::check_apply(&global, apply, &args_value, kwargs_value.as_ref())
+                reconstruct::check_apply(global, apply, &args_value, kwargs_value.as_ref())
             {
-                self.refused(&global, apply, &violation, at);
+                self.refused(global, apply, &violation, at);
             }
         }
         let args = match kwargs_value {
@@ -538,7 +506,7 @@ impl<'a> Pass<'a, '_, '_, '_> {
             None => args_value,
         };
         Ok(self.graph.add(Node::Built {
-            by: global,
+            by: resolved.clone(),
             apply,
             args: Rc::new(args),
             state: None,
@@ -570,35 +538,28 @@ impl<'a> Pass<'a, '_, '_, '_> {
         match self.graph.get(target) {
             Node::Built { by, .. } => {
                 let by = by.clone();
-                if self.ruled(&by).checks_values(Apply::Build) {
+                if by.ruled.checks_values(Apply::Build) {
                     let target_value = self.graph.to_value(target);
                     let state_value = self.graph.to_value(state);
                     if let Err(violation) = reconstruct::check_build(&target_value, &state_value) {
-                        self.refused(&by, Apply::Build, &violation, at);
+                        self.refused(&by.global, Apply::Build, &violation, at);
                     }
                 }
                 if let Node::Built { state: slot, .. } = self.graph.get_mut(target) {
                     *slot = Some(state);
                 }
             }
-            Node::Global(global) => {
-                let global = global.clone();
+            Node::Global(resolved) => {
+                let global = resolved.global.clone();
                 let state_value = self.graph.to_value(state);
                 if let Err(violation) =
-                    reconstruct::check_build(&Value::Global((*global).clone()), &state_value)
+                    reconstruct::check_build(&Value::Global(global.clone()), &state_value)
                 {
                     self.refused(&global, Apply::Build, &violation, at);
                 }
             }
             _ => {}
         }
-    }
-
-    fn ruled(&mut self, global: &Rc<Global>) -> Ruled {
-        *self
-            .rules
-            .entry(Rc::as_ptr(global))
-            .or_insert_with(|| Ruled::of(global))
     }
 
     fn refused(&mut self, global: &Global, apply: Apply, violation: &Violation, at: usize) {
@@ -615,7 +576,7 @@ impl<'a> Pass<'a, '_, '_, '_> {
         let module = self.r.line()?;
         let name = self.r.line()?;
         match (std::str::from_utf8(module), std::str::from_utf8(name)) {
-            (Ok(module), Ok(name)) => Ok(Node::Global(Rc::new(Global::new(module, name)))),
+            (Ok(module), Ok(name)) => Ok(Node::global(Global::new(module, name))),
             _ => Err(Stop::Broken),
         }
     }
