@@ -4,23 +4,30 @@ use super::rules::{self, Build, Call};
 use super::value::{as_built, as_global, global_in, is_str, normalise_codec, string, tuple};
 use super::{Apply, Value};
 
-/// Codecs whose cost is linear in their input (what numpy's and Python 2 era pickles use).
-const CHEAP_CODECS: &[&str] = &[
-    "latin1",
-    "latin_1",
-    "iso8859_1",
-    "iso_8859_1",
-    "l1",
-    "utf8",
-    "utf_8",
-    "u8",
-    "ascii",
-    "us_ascii",
-];
+/// A codec whose cost is linear in its input (what numpy's and Python 2 era pickles use).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CheapCodec {
+    /// `latin-1` and its aliases: one byte per character, characters up to U+00FF.
+    Latin1,
+    /// `utf-8` and its aliases.
+    Utf8,
+    /// `ascii`: one byte per character, characters up to U+007F.
+    Ascii,
+}
+
+/// The cheap codec `name` is, as Python's `encodings` normalises names; `None` for any other.
+pub fn codec_named(name: &str) -> Option<CheapCodec> {
+    match normalise_codec(name).as_str() {
+        "latin1" | "latin_1" | "iso8859_1" | "iso_8859_1" | "l1" => Some(CheapCodec::Latin1),
+        "utf8" | "utf_8" | "u8" => Some(CheapCodec::Utf8),
+        "ascii" | "us_ascii" => Some(CheapCodec::Ascii),
+        _ => None,
+    }
+}
 
 fn cheap(codec: &Value) -> Result<(), String> {
     let name = string(codec).ok_or("the encoding is not a str")?;
-    if CHEAP_CODECS.contains(&normalise_codec(name).as_str()) {
+    if codec_named(name).is_some() {
         Ok(())
     } else {
         Err(format!(

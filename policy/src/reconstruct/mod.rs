@@ -20,6 +20,7 @@ mod rules;
 mod torch;
 mod value;
 
+pub use builtins::{codec_named, CheapCodec};
 pub use numpy::{numpy_dtype, DtypeInfo};
 
 /// How much of an object the checks see. The runtime (converting Python objects) and the scanner
@@ -183,6 +184,12 @@ pub fn encoded_again(chars: usize) -> Violation {
              (through the memo, its cost grows with every reference, not with the file)"
         ),
     }
+}
+
+/// The `(module, name)` `global` is imported as: the Python 3 name of a Python 2 spelling of a
+/// global that has rules (`__builtin__.bytearray` is `builtins.bytearray`), else as written.
+pub fn imported_name(global: &Global) -> (&str, &str) {
+    value::names(global)
 }
 
 /// Every way a pickle can apply a global.

@@ -107,6 +107,8 @@ pub(crate) enum Node<'a> {
     Float(f64),
     Str(Text<'a>),
     Bytes(&'a [u8]),
+    /// A `bytes` or `bytearray` a global made, by length.
+    BytesOf(usize),
     Tuple(Box<[Id]>),
     List(Vec<Id>),
     /// Key-value pairs in insertion order.
@@ -255,6 +257,7 @@ impl<'a> Graph<'a> {
             Node::Float(f) => Value::Float(*f),
             Node::Str(text) => string(text),
             Node::Bytes(bytes) => Value::Bytes(bytes.len()),
+            Node::BytesOf(len) => Value::Bytes(*len),
             Node::Tuple(items) => Value::Tuple(self.items(items, depth, nodes)),
             Node::List(items) => Value::List(self.items(items, depth, nodes)),
             Node::Dict(pairs) => {

@@ -18,6 +18,7 @@
 //! one's memo meets the same rules).
 
 mod graph;
+mod results;
 
 use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
@@ -500,6 +501,9 @@ impl<'a> Pass<'a, '_, '_, '_> {
             {
                 self.refused(global, apply, &violation, at);
             }
+        }
+        if let Some(result) = results::exact_result(self.graph, global, args) {
+            return Ok(self.graph.add(result)?);
         }
         let args = match kwargs_value {
             Some(kwargs) => Value::Tuple(vec![args_value, kwargs]),

@@ -228,3 +228,21 @@ fn sv7_build_onto_a_class_is_refused() {
     ]);
     assert_eq!(refused_checks(&scan(&data)), ["allowed-opcodes"]);
 }
+
+/// SV-8: what a ruled global returns is seen as the runtime's conversion sees it: the `bytes`
+/// from `_codecs.encode` is a byte count (an exact built-in object, read by value), so
+/// `bytearray(_codecs.encode(text, "latin1"))`, how protocols 0-2 write a bytearray, passes the
+/// `bytes-from-data` check. Fails if the scanner hands the check a built `_codecs.encode`
+/// object instead (found by the benign samples: every protocol 0-2 bytearray was a finding).
+#[test]
+fn sv8_exact_builtin_results_are_values() {
+    let data = cat(&[
+        b"\x80\x02c__builtin__\nbytearray\nc_codecs\nencode\n",
+        &s("\u{0}\u{1}ab\u{ff}"),
+        &s("latin1"),
+        b"\x86R\x85R.",
+    ]);
+    let w = scan(&data);
+    assert!(w.error.is_none(), "{:?}", w.error);
+    assert_eq!(refused_checks(&w), Vec::<String>::new(), "{:?}", w.concerns);
+}
