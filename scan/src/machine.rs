@@ -146,9 +146,16 @@ impl<'p> Sink<'p> {
         Ok(())
     }
 
-    /// Records a concern once per kind and offset; a few per stream are enough to judge it.
+    /// Records a concern, once per kind and detail (at its first offset: a refusal repeated
+    /// through the memo is one finding, and the main pass and the value checks may both see a
+    /// refusal from the names); a few per stream are enough to judge it.
     pub(crate) fn concern(&mut self, offset: usize, kind: ConcernKind, detail: String) {
-        if self.concerns.len() < MAX_CONCERNS {
+        if self.concerns.len() < MAX_CONCERNS
+            && !self
+                .concerns
+                .iter()
+                .any(|(_, k, d)| *k == kind && *d == detail)
+        {
             self.concerns.push((offset as u64, kind, detail));
         }
     }

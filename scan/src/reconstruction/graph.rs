@@ -70,29 +70,38 @@ pub(crate) struct Resolved {
     pub ruled: Ruled,
 }
 
-/// What the rules say of one global: whether it has any, and for which opcodes (by position
-/// in [`reconstruct::ALL_APPLIES`]) they read the values.
+/// What the rules say of one global: whether it has any, and for each opcode (by position in
+/// [`reconstruct::ALL_APPLIES`]) whether they refuse it outright or read the values.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Ruled {
     pub any: bool,
+    refuse: [bool; reconstruct::ALL_APPLIES.len()],
     check_values: [bool; reconstruct::ALL_APPLIES.len()],
 }
 
 impl Ruled {
     pub fn of(global: &Global) -> Ruled {
-        let check_values = reconstruct::ALL_APPLIES
-            .map(|apply| reconstruct::plan(global, apply) == Plan::CheckValues);
+        let plans = reconstruct::ALL_APPLIES.map(|apply| reconstruct::plan(global, apply));
         Ruled {
             any: reconstruct::has_rules(global),
-            check_values,
+            refuse: plans.clone().map(|plan| matches!(plan, Plan::Refuse(_))),
+            check_values: plans.map(|plan| plan == Plan::CheckValues),
         }
     }
 
-    pub fn checks_values(&self, apply: Apply) -> bool {
+    fn at(apply: Apply) -> usize {
         reconstruct::ALL_APPLIES
             .iter()
             .position(|&a| a == apply)
-            .is_some_and(|at| self.check_values[at])
+            .unwrap_or_default()
+    }
+
+    pub fn checks_values(&self, apply: Apply) -> bool {
+        self.check_values[Self::at(apply)]
+    }
+
+    pub fn refuses(&self, apply: Apply) -> bool {
+        self.refuse[Self::at(apply)]
     }
 }
 

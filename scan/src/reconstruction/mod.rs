@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use std::rc::Rc;
 
 use pickleguard_policy::reconstruct::bounds::LONG_ENCODED;
-use pickleguard_policy::reconstruct::{self, Apply, Value, Violation};
+use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation};
 use pickleguard_policy::Global;
 
 use crate::machine::{rule_concern, Sink};
@@ -494,8 +494,9 @@ impl<'a> Pass<'a, '_, '_, '_> {
         self.encoded_again(global, args, apply, at);
         let args_value = self.graph.to_value(args);
         let kwargs_value = kwargs.map(|kwargs| self.graph.to_value(kwargs));
-        // A refusal from the names alone is the main pass's finding.
-        if resolved.ruled.checks_values(apply) {
+        if resolved.ruled.refuses(apply) {
+            self.refused_by_names(global, apply, at);
+        } else if resolved.ruled.checks_values(apply) {
             if let Err(violation) =
                 reconstruct::check_apply(global, apply, &args_value, kwargs_value.as_ref())
             {
@@ -542,7 +543,9 @@ impl<'a> Pass<'a, '_, '_, '_> {
         match self.graph.get(target) {
             Node::Built { by, .. } => {
                 let by = by.clone();
-                if by.ruled.checks_values(Apply::Build) {
+                if by.ruled.refuses(Apply::Build) {
+                    self.refused_by_names(&by.global, Apply::Build, at);
+                } else if by.ruled.checks_values(Apply::Build) {
                     let target_value = self.graph.to_value(target);
                     let state_value = self.graph.to_value(state);
                     if let Err(violation) = reconstruct::check_build(&target_value, &state_value) {
@@ -563,6 +566,14 @@ impl<'a> Pass<'a, '_, '_, '_> {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// A refusal from the names alone (the main pass reports it too where it follows the
+    /// object; the sink keeps one).
+    fn refused_by_names(&mut self, global: &Global, apply: Apply, at: usize) {
+        if let Plan::Refuse(violation) = reconstruct::plan(global, apply) {
+            self.refused(global, apply, &violation, at);
         }
     }
 
