@@ -165,6 +165,10 @@ def spread(values):
             "n": len(values)}
 
 
+# The scanner section's name for the build given with --scan-baseline.
+BASELINE_SCAN = "pickleguard scan (baseline build)"
+
+
 def paired(samples, variant, base, op="ratio"):
     """Median (min-max) over rounds of variant/base (or variant-base) within the same round."""
     out = []
@@ -670,11 +674,18 @@ class Bench:
             # The same policy as the load benchmark: the sklearn model is scanned with --pack sklearn.
             tools["pickleguard scan"] = lambda p, tmp, packs=None: (
                 [self.cli, "scan", p, "--format", "json"] + (["--pack", packs] if packs else []))
+            if self.args.scan_baseline:
+                # An earlier build, timed in the same rounds: before/after ratios of one change.
+                base = self.args.scan_baseline
+                tools[BASELINE_SCAN] = lambda p, tmp, packs=None: (
+                    [base, "scan", p, "--format", "json"] + (["--pack", packs] if packs else []))
         else:
             self.results["sections"].setdefault("scanner", {})["pickleguard_scan_missing"] = (
                 "`%s scan --help` exited %s (%s): the scan subcommand is not in this build yet, so its "
                 "rows are skipped; they run as soon as it lands." % (os.path.relpath(self.cli, REPO), probe.rc,
                                                                     first_line(probe.stderr) or first_line(probe.stdout)))
+        if self.args.scan_tools == "pickleguard":
+            return tools
         for name, exe, argv in [
             ("picklescan", "picklescan", lambda p, tmp, packs=None: [os.path.join(self.bindir, "picklescan"), "-p", p]),
             ("modelscan", "modelscan", lambda p, tmp, packs=None: [os.path.join(self.bindir, "modelscan"), "-p", p]),
@@ -777,6 +788,8 @@ class Bench:
                     t["mb_per_s"] = spread([info["bytes"] / s / 1e6 for s in samples[tool] if s])
                 if tool != "picklescan" and "picklescan" in tools:
                     t["speedup_vs_picklescan"] = paired(samples, "picklescan", tool)
+                if tool == "pickleguard scan" and BASELINE_SCAN in tools:
+                    t["time_vs_baseline"] = paired(samples, tool, BASELINE_SCAN)
             entry["samples"] = samples
             out["files"][fname] = entry
             log("  scan %s (%.0f MB): %s" % (fname, info["bytes"] / 1e6, ", ".join(
@@ -1042,6 +1055,10 @@ def main():
     ap.add_argument("--load-runs", type=int, default=None, help="runs per load figure (default max(9, --runs))")
     ap.add_argument("--scan-timeout", type=float, default=45.0, help="seconds before a scanner run is given up (default 45)")
     ap.add_argument("--scan-memory-gib", type=float, default=8.0, help="address-space limit of each scanner process (default 8 GiB)")
+    ap.add_argument("--scan-baseline", default=None,
+                    help="another `pickleguard` binary (an earlier build) to scan the same files in the same rounds")
+    ap.add_argument("--scan-tools", choices=["all", "pickleguard"], default="all",
+                    help="`pickleguard`: time only pickleguard scan (and --scan-baseline), not the other scanners")
     ap.add_argument("--scale", type=float, default=None, help="workload size factor (default 1; 0.05 with --quick)")
     ap.add_argument("--huge-mib", type=float, default=None, help="size of the large scanner pickle (default 1024)")
     ap.add_argument("--only", default=",".join(SECTIONS), help="comma-separated sections: " + ",".join(SECTIONS))

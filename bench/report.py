@@ -262,6 +262,9 @@ def scanner_section(sec):
                          fmt_ratio(sp, 1) if sp else ("1 (baseline)" if tool == "picklescan" else "-"),
                          fmt_spread(t.get("peak_rss_bytes"), 1e-6, 0), verdict])
         out += [table(["tool", "ms, median (min-max)", "MB/s", "speed-up vs picklescan", "peak RSS MB", "verdict"], rows), ""]
+        vs = e["tools"].get("pickleguard scan", {}).get("time_vs_baseline")
+        if vs:
+            out += ["pickleguard scan's time / the baseline build's, same rounds: %s" % fmt_ratio(vs, 3), ""]
     if sec.get("evil"):
         rows = []
         for loader, res in sec["evil"].items():

@@ -18,9 +18,9 @@
 //! every step while no global has rules, costs a lookup and the original call.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
-use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation};
+use pickleguard_policy::reconstruct::{self, bounds, Apply, Plan, Value, Violation};
 use pickleguard_policy::{Global, Mode};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyList, PyString, PyTuple};
@@ -202,6 +202,15 @@ fn apply_checked<'py>(
             };
             let origins = Origins::of(unpickler)?;
             let value = origins.get().snapshot(&args);
+            let kept = origins.get().kept.load(Ordering::Relaxed);
+            if kept + bounds::size(&value) > bounds::MAX_KEPT {
+                return Err(refuse(
+                    unpickler.py(),
+                    &by,
+                    apply,
+                    &reconstruct::kept_too_many(),
+                ));
+            }
             Some((by, origins, value))
         }
         None => None,
@@ -457,6 +466,8 @@ struct Origins {
     encoded: Mutex<Encoded>,
     /// The record count at which records nothing else holds are forgotten next.
     prune_at: AtomicUsize,
+    /// Values the records' arguments hold, at most `bounds::MAX_KEPT`.
+    kept: AtomicUsize,
 }
 
 /// How many built objects an unpickler records before the first look for dropped ones.
@@ -467,7 +478,9 @@ struct Built {
     _object: Py<PyAny>,
     by: Global,
     apply: Apply,
-    args: Value,
+    args: Arc<Value>,
+    /// How many values `args` holds.
+    size: usize,
     state: Option<Py<PyAny>>,
 }
 
@@ -484,6 +497,7 @@ impl Origins {
                 records: Mutex::new(FxHashMap::default()),
                 encoded: Mutex::new(Encoded::default()),
                 prune_at: AtomicUsize::new(PRUNE_FIRST),
+                kept: AtomicUsize::new(0),
             },
         )?;
         if let Some(dict) = instance_dict(unpickler) {
@@ -532,16 +546,26 @@ impl Origins {
                 self.prune_at
                     .store((records.len() * 2).max(PRUNE_FIRST), Ordering::Relaxed);
             }
-            records.insert(
+            let size = bounds::size(&args);
+            let replaced = records.insert(
                 id(object),
                 Built {
                     _object: object.clone().unbind(),
                     by,
                     apply,
-                    args,
+                    args: Arc::new(args),
+                    size,
                     state: None,
                 },
             );
+            let freed: usize = dropped
+                .iter()
+                .chain(&replaced)
+                .map(|built| built.size)
+                .sum();
+            self.kept.fetch_add(size, Ordering::Relaxed);
+            self.kept.fetch_sub(freed, Ordering::Relaxed);
+            dropped.extend(replaced);
         }
         // Freed after the lock is released: a destructor may run Python code.
         drop(dropped);

@@ -12,8 +12,9 @@
 //! objects need.
 
 use std::rc::Rc;
+use std::sync::Arc;
 
-use pickleguard_policy::reconstruct::{self, Apply, Plan, Value, Violation, ALL_APPLIES};
+use pickleguard_policy::reconstruct::{self, bounds, Apply, Plan, Value, Violation, ALL_APPLIES};
 use pickleguard_policy::{Global, Mode};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyTuple};
@@ -82,7 +83,9 @@ struct Built<'py> {
     apply: Apply,
     /// The arguments as they were when it was applied; for NEWOBJ_EX the tuple
     /// `(args, kwargs)`.
-    args: Value,
+    args: Arc<Value>,
+    /// How many values `args` holds (counted against `bounds::MAX_KEPT`).
+    size: usize,
     state: Option<Bound<'py, PyAny>>,
     /// Keeps the address valid as a key.
     _object: Bound<'py, PyAny>,
@@ -101,7 +104,7 @@ struct CarriedBuilt {
     object: Py<PyAny>,
     by: Global,
     apply: Apply,
-    args: Value,
+    args: Arc<Value>,
     state: Option<Py<PyAny>>,
 }
 
@@ -112,6 +115,8 @@ pub struct Provenance<'py> {
     built: FxHashMap<usize, Built<'py>>,
     /// The step just checked whose result must be remembered: (global, apply, args).
     pending: Option<(Rc<Global>, Apply, Value)>,
+    /// Values the records' arguments hold, at most `bounds::MAX_KEPT`.
+    kept: usize,
     /// The guard's mode, read at the start of the load.
     mode: Mode,
     /// The record count at which [`Provenance::prune`] runs next.
@@ -144,6 +149,7 @@ impl<'py> Provenance<'py> {
             checked_args: false,
             encoded: Default::default(),
             prune_at: PRUNE_FIRST,
+            kept: 0,
         }
     }
 
@@ -164,12 +170,15 @@ impl<'py> Provenance<'py> {
         }
         for record in &carried.built {
             let object = record.object.bind(py).clone();
+            let size = bounds::size(&record.args);
+            self.kept += size;
             self.built.insert(
                 key(&object),
                 Built {
                     by: Rc::new(record.by.clone()),
                     apply: record.apply,
                     args: record.args.clone(),
+                    size,
                     state: record.state.as_ref().map(|state| state.bind(py).clone()),
                     _object: object,
                 },
@@ -299,6 +308,12 @@ impl<'py> Provenance<'py> {
             Some(kwargs_value) => Value::Tuple(vec![args_value, kwargs_value]),
             None => args_value,
         };
+        if self.kept + bounds::size(&args) > bounds::MAX_KEPT {
+            self.prune();
+            if self.kept + bounds::size(&args) > bounds::MAX_KEPT {
+                self.violation(&global, apply, reconstruct::kept_too_many())?;
+            }
+        }
         self.pending = Some((global, apply, args));
         Ok(())
     }
@@ -360,16 +375,22 @@ impl<'py> Provenance<'py> {
             if self.built.len() >= self.prune_at {
                 self.prune();
             }
-            self.built.insert(
+            let size = bounds::size(&args);
+            self.kept += size;
+            let replaced = self.built.insert(
                 key(object),
                 Built {
                     by,
                     apply,
-                    args,
+                    args: Arc::new(args),
+                    size,
                     state: None,
                     _object: object.clone(),
                 },
             );
+            if let Some(replaced) = replaced {
+                self.kept -= replaced.size;
+            }
         }
     }
 
@@ -379,8 +400,15 @@ impl<'py> Provenance<'py> {
     /// hold them all at once. Run when the records double, so its cost stays linear.
     #[cold]
     fn prune(&mut self) {
-        self.built
-            .retain(|_, built| ffi::reference_count(&built._object) > 1);
+        let mut freed = 0;
+        self.built.retain(|_, built| {
+            let held = ffi::reference_count(&built._object) > 1;
+            if !held {
+                freed += built.size;
+            }
+            held
+        });
+        self.kept -= freed;
         self.prune_at = (self.built.len() * 2).max(PRUNE_FIRST);
     }
 

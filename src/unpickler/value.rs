@@ -15,10 +15,12 @@
 //! applying one; the arguments and state of a built object are converted here, under the same
 //! bounds, so cycles made through the memo end at the depth bound.
 
-use pickleguard_policy::reconstruct::bounds::ELIDED;
+use pickleguard_policy::reconstruct::bounds::{copy_within, ELIDED};
 pub use pickleguard_policy::reconstruct::bounds::{MAX_DEPTH, MAX_NODES, MAX_STR};
-use pickleguard_policy::reconstruct::{Apply, Value};
+use pickleguard_policy::reconstruct::{self, Apply, Value};
 use pickleguard_policy::Global;
+use std::sync::Arc;
+
 use pyo3::prelude::*;
 use pyo3::types::{
     PyBool, PyByteArray, PyBytes, PyDict, PyFloat, PyInt, PyList, PyMemoryView, PyString, PyTuple,
@@ -38,7 +40,8 @@ pub enum Origin<'py> {
         apply: Apply,
         /// The arguments it was applied to, converted when it was applied: a callee may
         /// change them afterwards (pandas' `_new_DatetimeIndex` pops items from its dict).
-        args: Value,
+        /// Shared with the record, and copied into a conversion only within its bounds.
+        args: Arc<Value>,
         /// The state a BUILD gave it, if any yet.
         state: Option<Bound<'py, PyAny>>,
     },
@@ -99,6 +102,13 @@ impl<'py> Converter<'_, 'py> {
             return self.dict(dict, depth);
         }
         if let Some(origin) = (self.origin)(object) {
+            if let Origin::Built { by, .. } = &origin {
+                if reconstruct::read_as_items(by) {
+                    if let Ok(dict) = object.cast::<PyDict>() {
+                        return self.dict(dict, depth);
+                    }
+                }
+            }
             return self.origin(origin, depth);
         }
         if object.is_exact_instance_of::<PyMemoryView>() || type_name(object) == "PickleBuffer" {
@@ -137,7 +147,7 @@ impl<'py> Converter<'_, 'py> {
             } => Value::Built {
                 by,
                 apply,
-                args: Box::new(args),
+                args: Box::new(copy_within(&args, depth - 1, &mut self.nodes)),
                 state: state.map(|state| Box::new(self.convert(&state, depth - 1))),
             },
         }

@@ -40,8 +40,83 @@ pub mod bounds {
     /// Characters above which one `str` may be encoded only once per load (`_codecs.encode`
     /// applied to it again through the memo is cost amplification, RC-33).
     pub const LONG_ENCODED: usize = 4096;
+    /// Values one load may keep as the remembered arguments of built objects (each object's at
+    /// most [`MAX_NODES`]). Genuine checkpoints keep a few per tensor; a pickle that applies
+    /// globals to large memoized arguments again and again would otherwise make the guard keep
+    /// far more than the pickle's own objects (s3, s9).
+    pub const MAX_KEPT: usize = 1 << 22;
+
+    use super::Value;
+
+    /// A copy of `value` (the remembered arguments of a built object met inside a conversion)
+    /// that stays within the conversion's bounds: `depth` levels and `nodes` values, shared
+    /// with the rest of the conversion, past which it holds `Value::Opaque(ELIDED)`. Without
+    /// it, objects built from objects built from ... nest their remembered arguments without
+    /// bound (s10: a chain of 3,000 links was 1.3 GB and a stack overflow in a 1 MiB thread).
+    pub fn copy_within(value: &Value, depth: usize, nodes: &mut usize) -> Value {
+        if *nodes == 0 || depth == 0 {
+            return Value::Opaque(ELIDED.into());
+        }
+        *nodes -= 1;
+        let items = |items: &[Value], nodes: &mut usize| -> Vec<Value> {
+            items
+                .iter()
+                .map(|item| copy_within(item, depth - 1, nodes))
+                .collect()
+        };
+        match value {
+            Value::Tuple(values) => Value::Tuple(items(values, nodes)),
+            Value::List(values) => Value::List(items(values, nodes)),
+            Value::Dict(pairs) => Value::Dict(
+                pairs
+                    .iter()
+                    .map(|(key, value)| {
+                        let key = copy_within(key, depth - 1, nodes);
+                        (key, copy_within(value, depth - 1, nodes))
+                    })
+                    .collect(),
+            ),
+            Value::Built {
+                by,
+                apply,
+                args,
+                state,
+            } => Value::Built {
+                by: by.clone(),
+                apply: *apply,
+                args: Box::new(copy_within(args, depth - 1, nodes)),
+                state: state
+                    .as_ref()
+                    .map(|state| Box::new(copy_within(state, depth - 1, nodes))),
+            },
+            other => other.clone(),
+        }
+    }
+
+    /// How many values `value` holds (what keeping it costs against [`MAX_KEPT`]).
+    pub fn size(value: &Value) -> usize {
+        1 + match value {
+            Value::Tuple(values) | Value::List(values) => values.iter().map(size).sum(),
+            Value::Dict(pairs) => pairs.iter().map(|(k, v)| size(k) + size(v)).sum(),
+            Value::Built { args, state, .. } => size(args) + state.as_deref().map_or(0, size),
+            _ => 0,
+        }
+    }
 }
-pub use rules::{Rule, RULE_CHECK};
+
+/// The refusal for a load whose built objects' remembered arguments pass
+/// [`bounds::MAX_KEPT`] values.
+pub fn kept_too_many() -> Violation {
+    Violation {
+        check: rules::KEPT_CHECK,
+        detail: format!(
+            "the pickle builds objects from more than {} values that the checks must remember \
+             (far more than any model's own objects: an amplification through the memo)",
+            bounds::MAX_KEPT
+        ),
+    }
+}
+pub use rules::{Rule, KEPT_CHECK, RULE_CHECK};
 pub use torch::tensor_view_elements;
 
 use crate::Global;
@@ -190,6 +265,17 @@ pub fn encoded_again(chars: usize) -> Violation {
 /// global that has rules (`__builtin__.bytearray` is `builtins.bytearray`), else as written.
 pub fn imported_name(global: &Global) -> (&str, &str) {
     value::names(global)
+}
+
+/// Globals whose objects the checks read as their items (a `Value::Dict`), not as the global
+/// and the arguments that built them: a mapping filled by SETITEMS after it was built is still
+/// its items when a check reads it (s5: an `OrderedDict()` filled before it became a tensor's
+/// `backward_hooks` passed as "an empty OrderedDict").
+const READ_AS_ITEMS: &[(&str, &str)] = &[("collections", "OrderedDict")];
+
+/// Whether the objects `global` builds are read as their items ([`READ_AS_ITEMS`]).
+pub fn read_as_items(global: &Global) -> bool {
+    READ_AS_ITEMS.contains(&imported_name(global))
 }
 
 /// Every way a pickle can apply a global.

@@ -8,6 +8,10 @@ use crate::{py2, Global};
 /// The name a refusal carries when an opcode may not apply a global at all.
 pub const RULE_CHECK: &str = "allowed-opcodes";
 
+/// The name a refusal carries when a load's built objects would make the checks remember more
+/// than [`super::bounds::MAX_KEPT`] values.
+pub const KEPT_CHECK: &str = "kept-values";
+
 /// Nesting depth beyond which a check refuses instead of recursing (dtypes in dtypes, rebuilds
 /// calling rebuilds).
 pub(crate) const MAX_DEPTH: u32 = 32;

@@ -11,11 +11,16 @@
 //! a load and both hand the checks the same [`Value`].
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::rc::Rc;
 
-use pickleguard_policy::reconstruct::bounds::{ELIDED, MAX_DEPTH, MAX_NODES, MAX_STR};
+use pickleguard_policy::reconstruct::bounds::{
+    self, copy_within, ELIDED, MAX_DEPTH, MAX_KEPT, MAX_NODES, MAX_STR,
+};
 use pickleguard_policy::reconstruct::{self, Apply, Plan, Value};
 use pickleguard_policy::Global;
+
+use super::keys::Keys;
 
 /// An object's place in the arena.
 pub(crate) type Id = u32;
@@ -137,10 +142,6 @@ pub(crate) enum Node<'a> {
     Opaque(&'static str),
 }
 
-/// Dicts up to this size replace the value of a key stored again, as Python does; larger ones
-/// (state dicts, never a check's argument) keep every pair, which only makes a check see more.
-const DEDUPLICATED_DICT: usize = 64;
-
 impl Node<'_> {
     /// A resolved global.
     pub fn global(global: Global) -> Self {
@@ -154,7 +155,22 @@ impl Node<'_> {
 pub(crate) struct Graph<'a> {
     nodes: Vec<Node<'a>>,
     limit: usize,
+    /// Bumped by every change to an object (APPEND, SETITEM, a BUILD's state).
+    epoch: u64,
+    /// Arguments converted since the last change, by object: applying a global to the same
+    /// memoized arguments again shares one value (s3: 3,000 applications to one 4,095-item
+    /// tuple kept 12 M values).
+    snapshots: HashMap<Id, Rc<Value>>,
+    snapshots_epoch: u64,
+    /// Values the built objects' remembered arguments hold, at most `MAX_KEPT`.
+    kept: usize,
+    /// The dicts' keys, indexed as Python finds them.
+    keys: Keys,
 }
+
+/// Remembering one more object's arguments would pass `MAX_KEPT`.
+#[derive(Debug)]
+pub(crate) struct KeptTooMany;
 
 /// The arena is full: the stream holds more objects than the scan rebuilds.
 #[derive(Debug)]
@@ -165,6 +181,11 @@ impl<'a> Graph<'a> {
         Graph {
             nodes: Vec::new(),
             limit,
+            epoch: 0,
+            snapshots: HashMap::new(),
+            snapshots_epoch: 0,
+            kept: 0,
+            keys: Keys::default(),
         }
     }
 
@@ -180,71 +201,73 @@ impl<'a> Graph<'a> {
         &self.nodes[id as usize]
     }
 
-    pub fn get_mut(&mut self, id: Id) -> &mut Node<'a> {
-        &mut self.nodes[id as usize]
+    /// A BUILD gives `target` its `state`.
+    pub fn set_state(&mut self, target: Id, state: Id) {
+        if let Node::Built { state: slot, .. } = &mut self.nodes[target as usize] {
+            *slot = Some(state);
+            self.epoch += 1;
+        }
+    }
+
+    /// `args` converted for an application that a built object will remember: shared with
+    /// the last conversion of the same object if nothing changed since, and counted against
+    /// `MAX_KEPT` otherwise (as the runtime counts what its records keep).
+    pub fn snapshot(&mut self, args: Id) -> Result<Rc<Value>, KeptTooMany> {
+        if self.snapshots_epoch != self.epoch {
+            self.snapshots.clear();
+            self.snapshots_epoch = self.epoch;
+        }
+        if let Some(value) = self.snapshots.get(&args) {
+            return Ok(value.clone());
+        }
+        let value = Rc::new(self.to_value(args));
+        self.keep(&value)?;
+        self.snapshots.insert(args, value.clone());
+        Ok(value)
+    }
+
+    /// Counts `value` as remembered.
+    pub fn keep(&mut self, value: &Value) -> Result<(), KeptTooMany> {
+        self.kept += bounds::size(value);
+        if self.kept > MAX_KEPT {
+            return Err(KeptTooMany);
+        }
+        Ok(())
     }
 
     /// APPEND/APPENDS onto `list`; items given to anything else (an object's `append` or
     /// `extend`) are not part of what the checks read.
     pub fn append(&mut self, list: Id, items: &[Id]) {
-        if let Node::List(existing) = self.get_mut(list) {
+        if let Node::List(existing) = &mut self.nodes[list as usize] {
             existing.extend_from_slice(items);
+            self.epoch += 1;
         }
     }
 
     /// SETITEM/SETITEMS onto `dict`: a key stored again keeps its place and takes the new
-    /// value. Pairs given to anything else (an object's `__setitem__`) are not read by checks.
+    /// value, found as Python finds it ([`Keys`]). Pairs given to anything else (an object's
+    /// `__setitem__`) are not read by checks.
     pub fn set_items(&mut self, dict: Id, pairs: &[Id]) {
         if !matches!(self.get(dict), Node::Dict(_)) {
             return;
         }
+        self.epoch += 1;
+        let mut keys = std::mem::take(&mut self.keys);
         for pair in pairs.chunks_exact(2) {
             let (key, value) = (pair[0], pair[1]);
-            let Node::Dict(existing) = self.get(dict) else {
-                return;
+            let Node::Dict(existing) = &self.nodes[dict as usize] else {
+                break;
             };
-            let position = if existing.len() <= DEDUPLICATED_DICT {
-                existing.iter().position(|&(k, _)| self.same_key(k, key))
-            } else {
-                None
-            };
-            let Node::Dict(existing) = self.get_mut(dict) else {
-                return;
+            let position = keys.place(self, dict, existing, key);
+            let Node::Dict(existing) = &mut self.nodes[dict as usize] else {
+                break;
             };
             match position {
                 Some(at) => existing[at].1 = value,
                 None => existing.push((key, value)),
             }
         }
-    }
-
-    /// Whether two dict keys are equal as Python compares them: numbers by value (`True == 1
-    /// == 1.0`), strings and bytes by content, tuples item by item, a global by its name (two
-    /// lookups of one name give one object), anything else by identity.
-    fn same_key(&self, a: Id, b: Id) -> bool {
-        if a == b {
-            return true;
-        }
-        let number = |node: &Node<'_>| -> Option<f64> {
-            match node {
-                Node::Bool(b) => Some(f64::from(u8::from(*b))),
-                Node::Int(n) => Some(*n as f64),
-                Node::Float(f) => Some(*f),
-                _ => None,
-            }
-        };
-        match (self.get(a), self.get(b)) {
-            (Node::None, Node::None) => true,
-            (Node::Int(x), Node::Int(y)) => x == y,
-            (x, y) if number(x).is_some() && number(y).is_some() => number(x) == number(y),
-            (Node::Str(x), Node::Str(y)) => x.text() == y.text(),
-            (Node::Bytes(x), Node::Bytes(y)) => x == y,
-            (Node::Tuple(x), Node::Tuple(y)) => {
-                x.len() == y.len() && x.iter().zip(y.iter()).all(|(&p, &q)| self.same_key(p, q))
-            }
-            (Node::Global(x), Node::Global(y)) => x.global == y.global,
-            _ => false,
-        }
+        self.keys = keys;
     }
 
     /// `id` as the checks see it, with the runtime's bounds.
@@ -287,7 +310,7 @@ impl<'a> Graph<'a> {
             } => Value::Built {
                 by: by.global.clone(),
                 apply: *apply,
-                args: Box::new((**args).clone()),
+                args: Box::new(copy_within(args, depth - 1, nodes)),
                 state: state.map(|state| Box::new(self.convert(state, depth - 1, nodes))),
             },
             Node::Opaque(kind) => Value::Opaque((*kind).into()),

@@ -18,6 +18,7 @@
 //! one's memo meets the same rules).
 
 mod graph;
+mod keys;
 mod results;
 
 use std::collections::{HashMap, HashSet};
@@ -72,7 +73,7 @@ pub(crate) fn check_stream(
         };
         match pass.run() {
             Ok(()) => pos = pass.r.pos(),
-            Err(Stop::Broken) => return,
+            Err(Stop::Broken | Stop::Refused) => return,
             Err(Stop::Full) => {
                 let limit = sink.limits.max_values;
                 sink.concern(
@@ -93,6 +94,8 @@ pub(crate) fn check_stream(
 enum Stop {
     /// The stream is malformed here (the main pass reports it).
     Broken,
+    /// The load would be refused here, and the refusal is reported.
+    Refused,
     /// The arena is full.
     Full,
 }
@@ -492,7 +495,15 @@ impl<'a> Pass<'a, '_, '_, '_> {
         let resolved = resolved.clone();
         let global = &resolved.global;
         self.encoded_again(global, args, apply, at);
-        let args_value = self.graph.to_value(args);
+        let kept = match kwargs {
+            None => self.graph.snapshot(args),
+            Some(_) => Ok(Rc::new(self.graph.to_value(args))),
+        };
+        let Ok(args_value) = kept else {
+            // The load stops here too.
+            self.refused(global, apply, &reconstruct::kept_too_many(), at);
+            return Err(Stop::Refused);
+        };
         let kwargs_value = kwargs.map(|kwargs| self.graph.to_value(kwargs));
         if resolved.ruled.refuses(apply) {
             self.refused_by_names(global, apply, at);
@@ -503,17 +514,30 @@ impl<'a> Pass<'a, '_, '_, '_> {
                 self.refused(global, apply, &violation, at);
             }
         }
-        if let Some(result) = results::exact_result(self.graph, global, args) {
-            return Ok(self.graph.add(result)?);
+        match results::exact_result(self.graph, global, args) {
+            Some(results::Exact::Node(node)) => return Ok(self.graph.add(node)?),
+            Some(results::Exact::Items(items)) => {
+                let dict = self.graph.add(Node::Dict(Vec::new()))?;
+                self.graph.set_items(dict, &items);
+                return Ok(dict);
+            }
+            None => {}
         }
         let args = match kwargs_value {
-            Some(kwargs) => Value::Tuple(vec![args_value, kwargs]),
+            Some(kwargs) => {
+                let both = Value::Tuple(vec![(*args_value).clone(), kwargs]);
+                if self.graph.keep(&both).is_err() {
+                    self.refused(global, apply, &reconstruct::kept_too_many(), at);
+                    return Err(Stop::Refused);
+                }
+                Rc::new(both)
+            }
             None => args_value,
         };
         Ok(self.graph.add(Node::Built {
             by: resolved.clone(),
             apply,
-            args: Rc::new(args),
+            args,
             state: None,
         })?)
     }
@@ -552,9 +576,7 @@ impl<'a> Pass<'a, '_, '_, '_> {
                         self.refused(&by.global, Apply::Build, &violation, at);
                     }
                 }
-                if let Node::Built { state: slot, .. } = self.graph.get_mut(target) {
-                    *slot = Some(state);
-                }
+                self.graph.set_state(target, state);
             }
             Node::Global(resolved) => {
                 let global = resolved.global.clone();

@@ -11,15 +11,66 @@ use pickleguard_policy::Global;
 
 use super::graph::{Graph, Id, Node};
 
-/// The result of applying `global` to `args`, if it is an exact built-in object; `None` when
-/// the runtime sees it as a built object.
-pub(super) fn exact_result<'a>(graph: &Graph<'a>, global: &Global, args: Id) -> Option<Node<'a>> {
+/// What applying a global makes, where the runtime reads it by value.
+pub(super) enum Exact<'a> {
+    /// This object.
+    Node(Node<'a>),
+    /// A mapping read as its items (`reconstruct::read_as_items`): these keys and values, in
+    /// order.
+    Items(Vec<Id>),
+}
+
+/// The result of applying `global` to `args`, if the runtime reads it by value; `None` when
+/// it sees a built object.
+pub(super) fn exact_result<'a>(graph: &Graph<'a>, global: &Global, args: Id) -> Option<Exact<'a>> {
     let Node::Tuple(items) = graph.get(args) else {
         return None;
     };
+    if reconstruct::read_as_items(global) {
+        return items_of(graph, items).map(Exact::Items);
+    }
+    exact_node(graph, global, items).map(Exact::Node)
+}
+
+/// `OrderedDict()`, `OrderedDict([(key, value), ...])` or `OrderedDict({...})`: the keys and
+/// values it starts with.
+fn items_of(graph: &Graph<'_>, args: &[Id]) -> Option<Vec<Id>> {
+    match args {
+        [] => Some(Vec::new()),
+        [items] => match graph.get(*items) {
+            Node::Dict(pairs) => Some(pairs.iter().flat_map(|&(k, v)| [k, v]).collect()),
+            Node::List(pairs) => pairs_of(graph, pairs),
+            Node::Tuple(pairs) => pairs_of(graph, pairs),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// A sequence of 2-tuples (or 2-lists) as keys and values.
+fn pairs_of(graph: &Graph<'_>, pairs: &[Id]) -> Option<Vec<Id>> {
+    let pair = |id: Id| -> Option<[Id; 2]> {
+        let kv: &[Id] = match graph.get(id) {
+            Node::Tuple(kv) => kv,
+            Node::List(kv) => kv,
+            _ => return None,
+        };
+        match kv {
+            [k, v] => Some([*k, *v]),
+            _ => None,
+        }
+    };
+    let pairs = pairs
+        .iter()
+        .map(|&id| pair(id))
+        .collect::<Option<Vec<_>>>()?;
+    Some(pairs.concat())
+}
+
+fn exact_node<'a>(graph: &Graph<'a>, global: &Global, items: &[Id]) -> Option<Node<'a>> {
     match reconstruct::imported_name(global) {
         ("_codecs", "encode") => Some(encoded(graph, items)),
-        ("builtins", "bytes" | "bytearray") => Some(match &items[..] {
+        ("builtins", "bytes" | "bytearray") => Some(match items {
             [] => Node::BytesOf(0),
             [data] => match graph.get(*data) {
                 Node::Bytes(bytes) => Node::BytesOf(bytes.len()),
