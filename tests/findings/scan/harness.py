@@ -1,0 +1,90 @@
+"""Runs each reproducer: scan verdict, guarded load, unguarded load.
+
+    harness.py [sN_name.py ...]     (default: every sN_*.py here)
+
+Needs PICKLEGUARD_ROOT (the worktree with target/release built) and PY (the ML venv python).
+"""
+import glob
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.environ.get("PICKLEGUARD_ROOT", os.path.abspath(os.path.join(HERE, "..", "..", "..")))
+PY = os.environ.get("PY", "/work/main/.venv-ml/bin/python")
+SCAN = os.path.join(ROOT, "target/release/pickleguard")
+SHIM = os.path.join(ROOT, "target/release/libpickleguard.so")
+
+LOAD = r"""
+import pickle, sys
+data = open(sys.argv[1], "rb").read()
+try:
+    obj = pickle.loads(data)
+except Exception as e:
+    print("RAISED", type(e).__name__, str(e)[:300]); sys.exit(3)
+try:
+    use = sys.argv[2] if len(sys.argv) > 2 else ""
+    if use:
+        exec(use)
+except Exception as e:
+    print("USE-RAISED", type(e).__name__, str(e)[:200]); sys.exit(4)
+print("LOADED", repr(obj)[:200])
+"""
+
+
+def load(path, guarded, use="", timeout=20):
+    env = dict(os.environ)
+    env.pop("LD_PRELOAD", None)
+    if guarded:
+        env["LD_PRELOAD"] = SHIM
+    try:
+        p = subprocess.run([PY, "-c", LOAD, path, use], env=env, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "HUNG (>%ss)" % timeout
+    out = (p.stdout.strip().splitlines() or [""])[-1]
+    if p.returncode < 0:
+        return "CRASHED signal %d" % -p.returncode
+    return "rc=%d %s" % (p.returncode, out[:300])
+
+
+def scan(path, timeout=60):
+    try:
+        p = subprocess.run([SCAN, "scan", "--format", "json", path], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return "HUNG", ""
+    if p.returncode < 0:
+        return "CRASHED signal %d" % -p.returncode, p.stderr[-500:]
+    detail = ""
+    try:
+        report = json.loads(p.stdout)
+        detail = json.dumps(report)[:600]
+    except Exception:
+        detail = (p.stdout + p.stderr)[-600:]
+    return "exit %d" % p.returncode, detail
+
+
+def main(names):
+    if not names:
+        names = sorted(glob.glob(os.path.join(HERE, "s[0-9]*_*.py")))
+    for name in names:
+        spec = importlib.util.spec_from_file_location("m", name)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "f.pkl")
+            mod.build(path)
+            use = getattr(mod, "USE", "")
+            s, detail = scan(path)
+            g = load(path, True, use)
+            u = load(path, False, use)
+            print("==", os.path.basename(name))
+            print("  scan:", s, "|", detail)
+            print("  guarded:", g)
+            print("  unguarded:", u)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
