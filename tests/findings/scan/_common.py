@@ -27,3 +27,36 @@ def after_proto(data, inserted):
     """`inserted` opcodes placed right after PROTO."""
     assert data[:1] == b"\x80"
     return data[:2] + inserted + data[2:]
+
+
+class DupPickler(pickle._Pickler):
+    """The pure-Python pickler, writing extra (key, value) pairs after the items of chosen dicts:
+    `extra` maps id(dict) to the pairs. A real dict cannot hold a key twice; a pickle can
+    (SETITEMS stores the key again, and the later value wins)."""
+
+    def __init__(self, file, protocol, extra):
+        super().__init__(file, protocol)
+        self.extra = extra
+        self._current = []
+
+    def save_dict(self, obj):
+        self._current.append(id(obj))
+        try:
+            super().save_dict(obj)
+        finally:
+            self._current.pop()
+
+    dispatch = dict(pickle._Pickler.dispatch)
+    dispatch[dict] = save_dict
+
+    def _batch_setitems(self, items):
+        extra = self.extra.get(self._current[-1], []) if self._current else []
+        super()._batch_setitems(list(items) + list(extra))
+
+
+def dumps_dup(obj, protocol, extra):
+    import io
+
+    buf = io.BytesIO()
+    DupPickler(buf, protocol, extra).dump(obj)
+    return buf.getvalue()

@@ -35,8 +35,10 @@ print("LOADED", repr(obj)[:200])
 """
 
 
-def load(path, guarded, use="", timeout=20):
+def load(path, guarded, use="", timeout=20, packs=""):
     env = dict(os.environ)
+    if packs:
+        env["PICKLEGUARD_PACKS"] = packs
     env.pop("LD_PRELOAD", None)
     if guarded:
         env["LD_PRELOAD"] = SHIM
@@ -50,9 +52,12 @@ def load(path, guarded, use="", timeout=20):
     return "rc=%d %s" % (p.returncode, out[:300])
 
 
-def scan(path, timeout=60):
+def scan(path, timeout=60, packs=""):
+    env = dict(os.environ)
+    if packs:
+        env["PICKLEGUARD_PACKS"] = packs
     try:
-        p = subprocess.run([SCAN, "scan", "--format", "json", path], capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run([SCAN, "scan", "--format", "json", path], capture_output=True, text=True, timeout=timeout, env=env)
     except subprocess.TimeoutExpired:
         return "HUNG", ""
     if p.returncode < 0:
@@ -60,7 +65,8 @@ def scan(path, timeout=60):
     detail = ""
     try:
         report = json.loads(p.stdout)
-        detail = json.dumps(report)[:600]
+        f = report["files"][0]
+        detail = "status=%s error=%s concerns=%s" % (f.get("status"), json.dumps(f.get("error"))[:200], json.dumps(f.get("concerns"))[:400])
     except Exception:
         detail = (p.stdout + p.stderr)[-600:]
     return "exit %d" % p.returncode, detail
@@ -77,8 +83,9 @@ def main(names):
             path = os.path.join(tmp, "f.pkl")
             mod.build(path)
             use = getattr(mod, "USE", "")
-            s, detail = scan(path)
-            g = load(path, True, use)
+            packs = getattr(mod, "PACKS", "")
+            s, detail = scan(path, packs=packs)
+            g = load(path, True, use, packs=packs)
             u = load(path, False, use)
             print("==", os.path.basename(name))
             print("  scan:", s, "|", detail)
