@@ -19,23 +19,40 @@ SCAN = os.path.join(ROOT, "target/release/pickleguard")
 SHIM = os.path.join(ROOT, "target/release/libpickleguard.so")
 
 LOAD = r"""
-import pickle, sys
+import pickle, sys, threading
 data = open(sys.argv[1], "rb").read()
-try:
-    obj = pickle.loads(data)
-except Exception as e:
+result = {}
+def load():
+    try:
+        result["obj"] = pickle.loads(data)
+    except Exception as e:
+        result["error"] = e
+stack = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+if stack:
+    # The load runs in a thread with this stack size (as in a server's worker thread).
+    threading.stack_size(stack)
+    t = threading.Thread(target=load); t.start(); t.join()
+else:
+    load()
+if "error" in result:
+    e = result["error"]
     print("RAISED", type(e).__name__, str(e)[:300]); sys.exit(3)
+obj = result["obj"]
 try:
     use = sys.argv[2] if len(sys.argv) > 2 else ""
     if use:
         exec(use)
 except Exception as e:
     print("USE-RAISED", type(e).__name__, str(e)[:200]); sys.exit(4)
-print("LOADED", repr(obj)[:200])
+try:
+    shown = repr(obj)[:200]
+except Exception:
+    shown = type(obj).__name__
+print("LOADED", shown)
 """
 
 
-def load(path, guarded, use="", timeout=20, packs=""):
+def load(path, guarded, use="", timeout=20, packs="", stack=0):
     env = dict(os.environ)
     if packs:
         env["PICKLEGUARD_PACKS"] = packs
@@ -43,7 +60,7 @@ def load(path, guarded, use="", timeout=20, packs=""):
     if guarded:
         env["LD_PRELOAD"] = SHIM
     try:
-        p = subprocess.run([PY, "-c", LOAD, path, use], env=env, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run([PY, "-c", LOAD, path, use, str(stack)], env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "HUNG (>%ss)" % timeout
     out = (p.stdout.strip().splitlines() or [""])[-1]
@@ -85,8 +102,9 @@ def main(names):
             use = getattr(mod, "USE", "")
             packs = getattr(mod, "PACKS", "")
             s, detail = scan(path, packs=packs)
-            g = load(path, True, use, packs=packs)
-            u = load(path, False, use)
+            stack = getattr(mod, "THREAD_STACK", 0)
+            g = load(path, True, use, packs=packs, stack=stack)
+            u = load(path, False, use, stack=stack)
             print("==", os.path.basename(name))
             print("  scan:", s, "|", detail)
             print("  guarded:", g)
