@@ -20,11 +20,17 @@ SHIM = os.path.join(ROOT, "target/release/libpickleguard.so")
 
 LOAD = r"""
 import pickle, sys, threading
+if len(sys.argv) > 4 and "joblib" in sys.argv[4]:
+    import joblib
+if len(sys.argv) > 4 and "torch" in sys.argv[4]:
+    import torch
 data = open(sys.argv[1], "rb").read()
 result = {}
 def load():
     try:
-        result["obj"] = pickle.loads(data)
+        loader = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else "pickle.loads(data)"
+        path = sys.argv[1]
+        result["obj"] = eval(loader)
     except Exception as e:
         result["error"] = e
 stack = int(sys.argv[3]) if len(sys.argv) > 3 else 0
@@ -52,7 +58,7 @@ print("LOADED", shown)
 """
 
 
-def load(path, guarded, use="", timeout=20, packs="", stack=0):
+def load(path, guarded, use="", timeout=20, packs="", stack=0, loader=""):
     env = dict(os.environ)
     if packs:
         env["PICKLEGUARD_PACKS"] = packs
@@ -60,7 +66,7 @@ def load(path, guarded, use="", timeout=20, packs="", stack=0):
     if guarded:
         env["LD_PRELOAD"] = SHIM
     try:
-        p = subprocess.run([PY, "-c", LOAD, path, use, str(stack)], env=env, capture_output=True, text=True, timeout=timeout)
+        p = subprocess.run([PY, "-c", LOAD, path, use, str(stack), loader], env=env, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         return "HUNG (>%ss)" % timeout
     out = (p.stdout.strip().splitlines() or [""])[-1]
@@ -97,14 +103,15 @@ def main(names):
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "f.pkl")
+            path = os.path.join(tmp, getattr(mod, "FILENAME", "f.pkl"))
             mod.build(path)
             use = getattr(mod, "USE", "")
             packs = getattr(mod, "PACKS", "")
             s, detail = scan(path, packs=packs)
             stack = getattr(mod, "THREAD_STACK", 0)
-            g = load(path, True, use, packs=packs, stack=stack)
-            u = load(path, False, use, stack=stack)
+            loader = getattr(mod, "LOADER", "")
+            g = load(path, True, use, packs=packs, stack=stack, loader=loader)
+            u = load(path, False, use, stack=stack, loader=loader)
             print("==", os.path.basename(name))
             print("  scan:", s, "|", detail)
             print("  guarded:", g)
