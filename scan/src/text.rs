@@ -197,9 +197,14 @@ pub(crate) fn raw_unicode_decode(line: &[u8]) -> Option<String> {
     Some(out)
 }
 
-/// INT's or LONG's argument as Python's `int()` reads it: `Some(Ok(n))` within the i64 range,
-/// `Some(Err(()))` for a larger int, `None` where CPython raises.
+/// INT's or LONG's argument as the CPython unpicklers read it: `Some(Ok(n))` within the i64
+/// range, `Some(Err(()))` for a larger int, `None` where CPython raises. Like `_pickle`, the
+/// text ends at a NUL (a C string) after LONG's `L` is dropped; like `int(text, 0)` (both
+/// unpicklers read INT and LONG with base 0), `0x`, `0o` and `0b` prefixes are read, with
+/// underscores between digits.
 pub(crate) fn int_literal(line: &[u8]) -> Option<Result<i64, ()>> {
+    let line = line.strip_suffix(b"L").unwrap_or(line);
+    let line = line.split(|&b| b == 0).next().unwrap_or(line);
     let text = trim_ascii_space(line);
     let text = text.strip_suffix(b"L").unwrap_or(text);
     let (negative, digits) = match text {
@@ -207,17 +212,24 @@ pub(crate) fn int_literal(line: &[u8]) -> Option<Result<i64, ()>> {
         [b'+', rest @ ..] => (false, rest),
         _ => (false, text),
     };
+    let (radix, digits) = match digits {
+        [b'0', b'x' | b'X', rest @ ..] => (16, rest.strip_prefix(b"_").unwrap_or(rest)),
+        [b'0', b'o' | b'O', rest @ ..] => (8, rest.strip_prefix(b"_").unwrap_or(rest)),
+        [b'0', b'b' | b'B', rest @ ..] => (2, rest.strip_prefix(b"_").unwrap_or(rest)),
+        _ => (10, digits),
+    };
+    let digit = |b: &u8| char::from(*b).to_digit(radix);
     if digits.is_empty()
         || digits.first() == Some(&b'_')
         || digits.last() == Some(&b'_')
         || digits.windows(2).any(|w| w == b"__")
-        || !digits.iter().all(|b| b.is_ascii_digit() || *b == b'_')
+        || !digits.iter().all(|b| digit(b).is_some() || *b == b'_')
     {
         return None;
     }
     let mut value: i128 = 0;
-    for &digit in digits.iter().filter(|b| b.is_ascii_digit()) {
-        value = value * 10 + i128::from(digit - b'0');
+    for d in digits.iter().filter_map(digit) {
+        value = value * i128::from(radix) + i128::from(d);
         if value > i128::from(u64::MAX) {
             return Some(Err(()));
         }
