@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.environ.get("PICKLEGUARD_ROOT", os.path.abspath(os.path.join(HERE, "..", "..", "..")))
@@ -51,11 +52,40 @@ try:
 except Exception as e:
     print("USE-RAISED", type(e).__name__, str(e)[:200]); sys.exit(4)
 try:
-    shown = repr(obj)[:200]
+    import reprlib
+    shown = reprlib.repr(obj)[:60]
 except Exception:
     shown = type(obj).__name__
 print("LOADED", shown)
 """
+
+
+class Ran:
+    def __init__(self, returncode, stdout, stderr, seconds, max_rss_kb):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+        self.cost = "%.2f s, %d MB" % (seconds, max_rss_kb // 1024)
+
+
+def run(cmd, env, timeout):
+    """Runs `cmd` under /usr/bin/time, for its wall time and peak memory (measured from a small
+    parent: a child forked from this process would report this process's peak too)."""
+    timed = ["/usr/bin/time", "-f", "PGTIME %e %M"] + cmd
+    p = subprocess.run(timed, env=env, capture_output=True, text=True, timeout=timeout)
+    lines = p.stderr.splitlines()
+    seconds, rss = 0.0, 0
+    rest = []
+    for line in lines:
+        if line.startswith("PGTIME "):
+            _, seconds, rss = line.split()
+        elif line.startswith("Command terminated by signal") or line.startswith("Command exited with"):
+            pass
+        else:
+            rest.append(line)
+    code = p.returncode
+    for line in lines:
+        if line.startswith("Command terminated by signal"):
+            code = -int(line.split()[-1])
+    return Ran(code, p.stdout, "\n".join(rest), float(seconds), int(rss))
 
 
 def load(path, guarded, use="", timeout=20, packs="", stack=0, loader=""):
@@ -66,13 +96,13 @@ def load(path, guarded, use="", timeout=20, packs="", stack=0, loader=""):
     if guarded:
         env["LD_PRELOAD"] = SHIM
     try:
-        p = subprocess.run([PY, "-c", LOAD, path, use, str(stack), loader], env=env, capture_output=True, text=True, timeout=timeout)
+        p = run([PY, "-c", LOAD, path, use, str(stack), loader], env, timeout)
     except subprocess.TimeoutExpired:
         return "HUNG (>%ss)" % timeout
     out = (p.stdout.strip().splitlines() or [""])[-1]
     if p.returncode < 0:
-        return "CRASHED signal %d" % -p.returncode
-    return "rc=%d %s" % (p.returncode, out[:300])
+        return "CRASHED signal %d (%s)" % (-p.returncode, p.cost)
+    return "rc=%d %s (%s)" % (p.returncode, out[:300], p.cost)
 
 
 def scan(path, timeout=60, packs=""):
@@ -80,11 +110,11 @@ def scan(path, timeout=60, packs=""):
     if packs:
         env["PICKLEGUARD_PACKS"] = packs
     try:
-        p = subprocess.run([SCAN, "scan", "--format", "json", path], capture_output=True, text=True, timeout=timeout, env=env)
+        p = run([SCAN, "scan", "--format", "json", path], env, timeout)
     except subprocess.TimeoutExpired:
         return "HUNG", ""
     if p.returncode < 0:
-        return "CRASHED signal %d" % -p.returncode, p.stderr[-500:]
+        return "CRASHED signal %d (%s)" % (-p.returncode, p.cost), p.stderr.strip()[-300:]
     detail = ""
     try:
         report = json.loads(p.stdout)
@@ -92,7 +122,7 @@ def scan(path, timeout=60, packs=""):
         detail = "status=%s error=%s concerns=%s" % (f.get("status"), json.dumps(f.get("error"))[:200], json.dumps(f.get("concerns"))[:400])
     except Exception:
         detail = (p.stdout + p.stderr)[-600:]
-    return "exit %d" % p.returncode, detail
+    return "exit %d (%s)" % (p.returncode, p.cost), detail
 
 
 def main(names):

@@ -19,6 +19,7 @@ import sys
 K = int(os.environ.get("S9_K", "4000"))
 LEVELS = int(os.environ.get("S9_LEVELS", "1"))
 PACKS = "ml,stdlib-data"
+USE = "print(len(obj))"
 
 
 def build(path, k=None, levels=None):
