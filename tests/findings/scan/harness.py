@@ -88,8 +88,10 @@ def run(cmd, env, timeout):
     return Ran(code, p.stdout, "\n".join(rest), float(seconds), int(rss))
 
 
-def load(path, guarded, use="", timeout=20, packs="", stack=0, loader=""):
+def load(path, guarded, use="", timeout=20, packs="", stack=0, loader="", allow=""):
     env = dict(os.environ)
+    if allow and guarded:
+        env["PICKLEGUARD_ALLOW"] = allow
     if packs:
         env["PICKLEGUARD_PACKS"] = packs
     env.pop("LD_PRELOAD", None)
@@ -105,8 +107,10 @@ def load(path, guarded, use="", timeout=20, packs="", stack=0, loader=""):
     return "rc=%d %s (%s)" % (p.returncode, out[:300], p.cost)
 
 
-def scan(path, timeout=60, packs=""):
+def scan(path, timeout=60, packs="", allow=""):
     env = dict(os.environ)
+    if allow:
+        env["PICKLEGUARD_ALLOW"] = allow
     if packs:
         env["PICKLEGUARD_PACKS"] = packs
     try:
@@ -137,10 +141,11 @@ def main(names):
             mod.build(path)
             use = getattr(mod, "USE", "")
             packs = getattr(mod, "PACKS", "")
-            s, detail = scan(path, packs=packs)
+            allow = getattr(mod, "ALLOW", "")
+            s, detail = scan(path, packs=packs, allow=allow)
             stack = getattr(mod, "THREAD_STACK", 0)
             loader = getattr(mod, "LOADER", "")
-            g = load(path, True, use, packs=packs, stack=stack, loader=loader)
+            g = load(path, True, use, packs=packs, stack=stack, loader=loader, allow=allow)
             u = load(path, False, use, stack=stack, loader=loader)
             print("==", os.path.basename(name))
             print("  scan:", s, "|", detail)
