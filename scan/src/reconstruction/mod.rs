@@ -163,10 +163,10 @@ impl<'a> Pass<'a, '_, '_, '_> {
 
             INT => {
                 let line = self.r.line()?;
-                let node = match line.split(|&b| b == 0).next().unwrap_or(line) {
-                    b"00" => Node::Bool(false),
-                    b"01" => Node::Bool(true),
-                    _ => int_node(text::int_literal(line)),
+                let node = match text::int_line(line) {
+                    Some(text::IntLine::Bool(b)) => Node::Bool(b),
+                    Some(text::IntLine::Int(n)) => int_node(Some(n)),
+                    None => int_node(None),
                 };
                 self.add(node)?;
             }

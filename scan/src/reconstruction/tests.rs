@@ -87,3 +87,58 @@ fn int_lines_read_as_cpython_reads_them() {
         assert_eq!(int_literal(bad), None, "{bad:?}");
     }
 }
+
+/// tests/findings/scan s16: `_pickle` reads INT with strtol(s, 0), so `I063` is 51, an
+/// object dtype's flags without NEEDS_INIT (its array is filled over uninitialised pointers).
+/// pickleguard's unpickler reads 63 and `pickle._Unpickler` raises: the scan follows
+/// `_pickle`, what runs without the preload. Fails if the scan reads the flags as 63 again.
+#[test]
+fn an_int_with_a_leading_zero_is_octal_as_pickle_c_reads_it() {
+    let dtype = |flags: &[u8]| {
+        [
+            &b"\x80\x02cnumpy\ndtype\nX\x02\x00\x00\x00O8\x89\x88\x87R"[..],
+            b"(K\x03X\x01\x00\x00\x00|NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xff",
+            flags,
+            b"tb.",
+        ]
+        .concat()
+    };
+    assert!(
+        rule_concerns(&scan(&dtype(b"K?"))).is_empty(),
+        "genuine flags 63"
+    );
+    assert!(
+        rule_concerns(&scan(&dtype(b"I63\n"))).is_empty(),
+        "63 in text"
+    );
+    let octal = rule_concerns(&scan(&dtype(b"I063\n"))).join("; ");
+    assert!(octal.contains("flags `51`"), "{octal}");
+}
+
+#[test]
+fn int_lines_follow_strtol_then_pylong() {
+    use crate::text::{int_line, IntLine};
+    let int = |n| Some(IntLine::Int(Ok(n)));
+    assert_eq!(int_line(b"063"), int(51));
+    assert_eq!(int_line(b"-010"), int(-8));
+    assert_eq!(int_line(b"0x1f"), int(31));
+    assert_eq!(int_line(b"0b11"), int(3));
+    assert_eq!(int_line(b"0o17"), int(15));
+    assert_eq!(int_line(b"1_000"), int(1000));
+    assert_eq!(int_line(b" 5"), int(5));
+    assert_eq!(int_line(b"12\x00junk"), int(12));
+    assert_eq!(int_line(b""), int(0));
+    assert_eq!(int_line(b"\x00abc"), int(0));
+    assert_eq!(int_line(b"01"), Some(IntLine::Bool(true)));
+    assert_eq!(int_line(b"00"), Some(IntLine::Bool(false)));
+    assert_eq!(int_line(b"+1"), Some(IntLine::Bool(true)));
+    assert_eq!(int_line(b"1\x00"), Some(IntLine::Bool(true)));
+    assert_eq!(int_line(b"001"), int(1));
+    assert_eq!(
+        int_line(b"99999999999999999999"),
+        Some(IntLine::Int(Err(())))
+    );
+    for bad in [&b"08"[..], b"0x", b"0xg", b"010_1", b"-", b"  ", b"1 2"] {
+        assert_eq!(int_line(bad), None, "{bad:?}");
+    }
+}
