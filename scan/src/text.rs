@@ -197,9 +197,14 @@ pub(crate) fn raw_unicode_decode(line: &[u8]) -> Option<String> {
     Some(out)
 }
 
-/// INT's or LONG's argument as Python's `int()` reads it: `Some(Ok(n))` within the i64 range,
-/// `Some(Err(()))` for a larger int, `None` where CPython raises.
+/// INT's or LONG's argument as the CPython unpicklers read it: `Some(Ok(n))` within the i64
+/// range, `Some(Err(()))` for a larger int, `None` where CPython raises. Like `_pickle`, the
+/// text ends at a NUL (a C string) after LONG's `L` is dropped; like `int(text, 0)` (both
+/// unpicklers read INT and LONG with base 0), `0x`, `0o` and `0b` prefixes are read, with
+/// underscores between digits.
 pub(crate) fn int_literal(line: &[u8]) -> Option<Result<i64, ()>> {
+    let line = line.strip_suffix(b"L").unwrap_or(line);
+    let line = line.split(|&b| b == 0).next().unwrap_or(line);
     let text = trim_ascii_space(line);
     let text = text.strip_suffix(b"L").unwrap_or(text);
     let (negative, digits) = match text {
@@ -207,23 +212,107 @@ pub(crate) fn int_literal(line: &[u8]) -> Option<Result<i64, ()>> {
         [b'+', rest @ ..] => (false, rest),
         _ => (false, text),
     };
+    let (radix, digits) = match digits {
+        [b'0', b'x' | b'X', rest @ ..] => (16, rest.strip_prefix(b"_").unwrap_or(rest)),
+        [b'0', b'o' | b'O', rest @ ..] => (8, rest.strip_prefix(b"_").unwrap_or(rest)),
+        [b'0', b'b' | b'B', rest @ ..] => (2, rest.strip_prefix(b"_").unwrap_or(rest)),
+        _ => (10, digits),
+    };
+    let digit = |b: &u8| char::from(*b).to_digit(radix);
     if digits.is_empty()
         || digits.first() == Some(&b'_')
         || digits.last() == Some(&b'_')
         || digits.windows(2).any(|w| w == b"__")
-        || !digits.iter().all(|b| b.is_ascii_digit() || *b == b'_')
+        || !digits.iter().all(|b| digit(b).is_some() || *b == b'_')
     {
         return None;
     }
     let mut value: i128 = 0;
-    for &digit in digits.iter().filter(|b| b.is_ascii_digit()) {
-        value = value * 10 + i128::from(digit - b'0');
+    for d in digits.iter().filter_map(digit) {
+        value = value * i128::from(radix) + i128::from(d);
         if value > i128::from(u64::MAX) {
             return Some(Err(()));
         }
     }
     let value = if negative { -value } else { value };
     Some(i64::try_from(value).map_err(|_| ()))
+}
+
+/// INT's argument as `_pickle` reads it, which is what `pickle.loads` and `torch.load` run
+/// when the preload is absent: `strtol(line, 0)` on the line as a C string (up to a NUL), so
+/// a leading `0` is octal (`063` is 51) and `0x` hex; accepted when it stops at the end;
+/// otherwise `int(line, 0)` ([`int_literal`]'s reading, without leading zeros). A line of
+/// two characters that reads 0 or 1 is a bool. `None` where `_pickle` raises.
+/// (`pickle._Unpickler` reads `int(line, 0)` and raises on `063`; pickleguard's unpickler
+/// reads it as decimal: where they disagree, the scan follows `_pickle`.)
+pub(crate) fn int_line(line: &[u8]) -> Option<IntLine> {
+    let two_chars = line.len() == 2;
+    let c = line.split(|&b| b == 0).next().unwrap_or(line);
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r');
+    let start = c.iter().position(|b| !is_space(b)).unwrap_or(c.len());
+    let body = &c[start..];
+    let (negative, digits) = match body {
+        [b'-', rest @ ..] => (true, rest),
+        [b'+', rest @ ..] => (false, rest),
+        _ => (false, body),
+    };
+    let (radix, digits) = match digits {
+        [b'0', b'x' | b'X', d, ..] if d.is_ascii_hexdigit() => (16, &digits[2..]),
+        [b'0', ..] => (8, digits),
+        _ => (10, digits),
+    };
+    let run = digits
+        .iter()
+        .take_while(|b| char::from(**b).is_digit(radix))
+        .count();
+    let strtol = if run == 0 {
+        // No digits: strtol reads 0 and stops at the start, which is the end only for an
+        // empty string.
+        c.is_empty().then_some(0i128)
+    } else if run == digits.len() {
+        let mut value: i128 = 0;
+        for &b in digits {
+            value = value * i128::from(radix) + i128::from(char::from(b).to_digit(radix)?);
+            if value > i128::from(i64::MAX) + 1 {
+                break;
+            }
+        }
+        let value = if negative { -value } else { value };
+        // Past the C long's range strtol sets ERANGE: `_pickle` reads it with PyLong.
+        i64::try_from(value).ok().map(i128::from)
+    } else {
+        None
+    };
+    if let Some(value) = strtol {
+        let value = value as i64;
+        return Some(if two_chars && (value == 0 || value == 1) {
+            IntLine::Bool(value == 1)
+        } else {
+            IntLine::Int(Ok(value))
+        });
+    }
+    // PyLong_FromString(line, NULL, 0): like `int(text, 0)`, a decimal may not start with 0.
+    let text = trim_ascii_space(c);
+    let unsigned = text
+        .strip_prefix(b"-")
+        .or_else(|| text.strip_prefix(b"+"))
+        .unwrap_or(text);
+    if unsigned.len() > 1
+        && unsigned[0] == b'0'
+        && unsigned[1].is_ascii_digit()
+        && !unsigned.iter().all(|&b| b == b'0' || b == b'_')
+    {
+        return None;
+    }
+    int_literal(text).map(IntLine::Int)
+}
+
+/// What [`int_line`] read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum IntLine {
+    Bool(bool),
+    /// As [`int_literal`]: `Err` past the i64 range.
+    Int(Result<i64, ()>),
 }
 
 /// LONG1's or LONG4's little-endian two's complement payload: `Err` outside the i64 range.

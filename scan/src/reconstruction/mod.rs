@@ -167,16 +167,16 @@ impl<'a> Pass<'a, '_, '_, '_> {
 
             INT => {
                 let line = self.r.line()?;
-                let node = match line {
-                    b"00" => Node::Bool(false),
-                    b"01" => Node::Bool(true),
-                    _ => int_node(text::int_literal(line))?,
+                let node = match text::int_line(line) {
+                    Some(text::IntLine::Bool(b)) => Node::Bool(b),
+                    Some(text::IntLine::Int(n)) => int_node(Some(n)),
+                    None => int_node(None),
                 };
                 self.add(node)?;
             }
             LONG => {
                 let line = self.r.line()?;
-                self.add(int_node(text::int_literal(line))?)?;
+                self.add(int_node(text::int_literal(line)))?;
             }
             BININT => {
                 let n = self.r.i32()?;
@@ -202,11 +202,15 @@ impl<'a> Pass<'a, '_, '_, '_> {
             }
             FLOAT => {
                 let line = self.r.line()?;
-                let value = std::str::from_utf8(line)
+                // `_pickle` reads the line as a C string. A number this pass cannot read is an
+                // object no check accepts, never the end of the pass: the main pass decides
+                // where the stream breaks.
+                let line = line.split(|&b| b == 0).next().unwrap_or(line);
+                let node = std::str::from_utf8(line)
                     .ok()
                     .and_then(|text| text.trim().parse::<f64>().ok())
-                    .ok_or(Stop::Broken)?;
-                self.add(Node::Float(value))?;
+                    .map_or(Node::Opaque("float"), Node::Float);
+                self.add(node)?;
             }
             BINFLOAT => {
                 let bytes = self.r.array::<8>()?;
@@ -689,11 +693,14 @@ impl<'a> Pass<'a, '_, '_, '_> {
     }
 }
 
-fn int_node(parsed: Option<Result<i64, ()>>) -> Result<Node<'static>, Stop> {
+/// An INT or LONG line's value; one this pass cannot read is an object no check accepts,
+/// never the end of the pass (the main pass decides where the stream breaks, and a CPython
+/// unpickler may read what this pass does not).
+fn int_node(parsed: Option<Result<i64, ()>>) -> Node<'static> {
     match parsed {
-        Some(Ok(n)) => Ok(Node::Int(n)),
-        Some(Err(())) => Ok(Node::BigInt),
-        None => Err(Stop::Broken),
+        Some(Ok(n)) => Node::Int(n),
+        Some(Err(())) => Node::BigInt,
+        None => Node::Opaque("int"),
     }
 }
 
