@@ -372,6 +372,19 @@ impl<'a> Machine<'a, '_, '_> {
             // Numbers, strings, bytes and constants.
             INT | LONG => {
                 let line = self.r.line().map_err(trunc)?;
+                if !text::canonical_int(line, byte == LONG) {
+                    self.sink.concern(
+                        at,
+                        ConcernKind::ReadersDisagree,
+                        format!(
+                            "`{name}` line `{}` is not a plain decimal: `_pickle` reads it with \
+                             strtol in base 0 (a leading 0 is octal, a NUL ends it), \
+                             `pickle._Unpickler` with int(text, 0), pickleguard's unpickler as \
+                             a decimal; no pickler writes it",
+                            line.escape_ascii()
+                        ),
+                    );
+                }
                 self.push(text::decimal(line), at)?;
             }
             BININT => {

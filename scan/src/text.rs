@@ -307,6 +307,24 @@ pub(crate) fn int_line(line: &[u8]) -> Option<IntLine> {
     int_literal(text).map(IntLine::Int)
 }
 
+/// Whether an INT (or, with `long`, LONG) line is what picklers write, which every reader
+/// reads alike: an optional `-`, then decimal digits without a leading zero (`0` itself, and
+/// INT's `00`/`01` for False/True, are fine), LONG's `L` at the end.
+pub(crate) fn canonical_int(line: &[u8], long: bool) -> bool {
+    let line = if long {
+        line.strip_suffix(b"L").unwrap_or(line)
+    } else {
+        line
+    };
+    if !long && (line == b"00" || line == b"01") {
+        return true;
+    }
+    let digits = line.strip_prefix(b"-").unwrap_or(line);
+    !digits.is_empty()
+        && digits.iter().all(u8::is_ascii_digit)
+        && (digits.len() == 1 || digits[0] != b'0')
+}
+
 /// What [`int_line`] read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum IntLine {
@@ -362,6 +380,37 @@ fn trim_ascii_space(mut bytes: &[u8]) -> &[u8] {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// s16: INT/LONG lines that CPython's readers and pickleguard's read differently are not
+    /// canonical (a `readers disagree` concern); what picklers write is.
+    #[test]
+    fn canonical_int_lines() {
+        for line in [
+            &b"0"[..],
+            b"7",
+            b"-12",
+            b"00",
+            b"01",
+            b"123456789012345678901234",
+        ] {
+            assert!(canonical_int(line, false), "{line:?}");
+        }
+        assert!(canonical_int(b"-5L", true));
+        for line in [
+            &b"063"[..],
+            b"0x10",
+            b"1_0",
+            b"1\x00",
+            b" 5",
+            b"",
+            b"-",
+            b"+5",
+            b"5L",
+        ] {
+            assert!(!canonical_int(line, false), "{line:?}");
+        }
+        assert!(!canonical_int(b"07L", true));
+    }
 
     #[test]
     fn memo_indices_parse_like_pylong_from_string() {

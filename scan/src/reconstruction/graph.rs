@@ -248,6 +248,10 @@ impl<'a> Graph<'a> {
     /// value, found as Python finds it ([`Keys`]). Pairs given to anything else (an object's
     /// `__setitem__`) are not read by checks.
     pub fn set_items(&mut self, dict: Id, pairs: &[Id]) {
+        if matches!(self.get(dict), Node::List(_)) {
+            self.set_list_items(dict, pairs);
+            return;
+        }
         if !matches!(self.get(dict), Node::Dict(_)) {
             return;
         }
@@ -268,6 +272,39 @@ impl<'a> Graph<'a> {
             }
         }
         self.keys = keys;
+    }
+
+    /// SETITEM/SETITEMS onto a list: `list[i] = value` with an int index replaces an item, as
+    /// Python does (an index out of range raises there, and changes nothing here); any other key
+    /// (a `slice` from `builtins.slice` resizes the list) leaves contents the scanner does not
+    /// work out, so the list becomes an object no check accepts as data (s17: an object array's
+    /// item list emptied by `L[0:1000] = []` scanned clean).
+    fn set_list_items(&mut self, list: Id, pairs: &[Id]) {
+        self.epoch += 1;
+        for pair in pairs.chunks_exact(2) {
+            let (key, value) = (pair[0], pair[1]);
+            let index = match self.get(key) {
+                Node::Int(i) => Some(*i),
+                Node::Bool(b) => Some(i64::from(*b)),
+                _ => None,
+            };
+            let Node::List(items) = &mut self.nodes[list as usize] else {
+                return;
+            };
+            match index {
+                Some(i) => {
+                    let len = items.len() as i64;
+                    let at = if i < 0 { i + len } else { i };
+                    if (0..len).contains(&at) {
+                        items[at as usize] = value;
+                    }
+                }
+                None => {
+                    self.nodes[list as usize] = Node::Opaque("list");
+                    return;
+                }
+            }
+        }
     }
 
     /// `id` as the checks see it, with the runtime's bounds.
@@ -388,6 +425,25 @@ mod tests {
         let wide: &'static [u8] = Box::leak(vec![0xe9u8; MAX_STR / 2 + 1].into_boxed_slice());
         let id = graph.add(Node::Str(Text::Latin1(wide))).unwrap();
         assert_eq!(graph.to_value(id), Value::LongStr(MAX_STR / 2 + 1));
+    }
+
+    /// s17: SETITEM onto a list replaces an item by index; any other key makes the list
+    /// unknown (an object, not data). Fails if SETITEM onto a list is ignored again.
+    #[test]
+    fn setitem_onto_a_list() {
+        let mut graph = Graph::new(100);
+        let zero = graph.add(Node::Int(0)).unwrap();
+        let minus_one = graph.add(Node::Int(-1)).unwrap();
+        let nine = graph.add(Node::Int(9)).unwrap();
+        let list = graph.add(Node::List(vec![zero, zero])).unwrap();
+        graph.set_items(list, &[minus_one, nine, nine, nine]);
+        assert_eq!(
+            graph.to_value(list),
+            Value::List(vec![Value::Int(0), Value::Int(9)])
+        );
+        let slice = graph.add(Node::Opaque("object")).unwrap();
+        graph.set_items(list, &[slice, list]);
+        assert_eq!(graph.to_value(list), Value::Opaque("list".into()));
     }
 
     #[test]
