@@ -28,6 +28,7 @@ use rustc_hash::FxHashMap;
 
 use crate::unpickler::encoded::Encoded;
 use crate::unpickler::freeze::freeze;
+use crate::unpickler::provenance::ruled_definition;
 use crate::unpickler::value::{to_value, Origin};
 use crate::{ffi, guard, refusal};
 
@@ -150,7 +151,16 @@ fn find_class(original: &Bound<'_, PyAny>, args: &Bound<'_, PyTuple>) -> PyResul
     let resolved = original.call1(args)?;
     if let (Ok(module), Ok(name)) = (args.get_item(1), args.get_item(2)) {
         if let (Ok(module), Ok(name)) = (module.cast::<PyString>(), name.cast::<PyString>()) {
-            remember_resolved(&resolved, Global::new(module.to_cow()?, name.to_cow()?));
+            let global = Global::new(module.to_cow()?, name.to_cow()?);
+            // The rules follow the object: a class or function named by a spelling without
+            // rules takes the rules of the global it is defined as (s14).
+            let ruled = (!reconstruct::has_rules(&global))
+                .then(|| ruled_definition(&resolved))
+                .flatten();
+            remember_resolved(&resolved, global);
+            if let Some(ruled) = ruled {
+                remember_resolved(&resolved, ruled);
+            }
         }
     }
     Ok(resolved.unbind())

@@ -26,7 +26,7 @@ mod input;
 mod machine;
 mod memo;
 mod opcodes;
-mod provenance;
+pub(crate) mod provenance;
 mod raw;
 // The Python -> reconstruct::Value conversion, shared with the pure-Python unpickler's wrapper.
 pub mod value;

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use pickleguard_policy::reconstruct::{self, bounds, Apply, Plan, Value, Violation, ALL_APPLIES};
 use pickleguard_policy::{Global, Mode};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple};
+use pyo3::types::{PyDict, PyTuple, PyType};
 use rustc_hash::FxHashMap;
 
 use super::memo::Memo;
@@ -131,6 +131,24 @@ pub struct Provenance<'py> {
     encoded: super::encoded::Encoded,
 }
 
+/// The ruled global a class or function is defined as (`__module__`, `__qualname__`), when
+/// the name the pickle used has no rules: the rules follow the object, so an operator's allow
+/// entry for another spelling of a ruled global (`numpy._core.multiarray.ndarray` is
+/// `numpy.ndarray`) does not switch its rules off (s14). Classes and functions only: reading
+/// their two attributes runs no code of the pickle's choosing.
+pub(crate) fn ruled_definition(object: &Bound<'_, PyAny>) -> Option<Global> {
+    let kind: String = object.get_type().name().ok()?.extract().ok()?;
+    let plain = object.is_instance_of::<PyType>()
+        || matches!(kind.as_str(), "function" | "builtin_function_or_method");
+    if !plain {
+        return None;
+    }
+    let module: String = object.getattr("__module__").ok()?.extract().ok()?;
+    let qualname: String = object.getattr("__qualname__").ok()?.extract().ok()?;
+    let global = Global::new(module, qualname);
+    reconstruct::has_rules(&global).then_some(global)
+}
+
 fn key(object: &Bound<'_, PyAny>) -> usize {
     object.as_ptr() as usize
 }
@@ -218,16 +236,41 @@ impl<'py> Provenance<'py> {
         name: &Bound<'py, PyAny>,
         object: &Bound<'py, PyAny>,
     ) {
-        if self.mode == Mode::Off || self.resolved.contains_key(&key(object)) {
+        if self.mode == Mode::Off {
             return;
+        }
+        let existing = self.resolved.get_mut(&key(object));
+        if let Some(existing) = &existing {
+            if existing.has_rules == Some(true) {
+                return;
+            }
         }
         let (Some(module), Some(name)) = (ffi::str_view(module), ffi::str_view(name)) else {
             return;
         };
+        if let Some(existing) = existing {
+            // One object, another name (an operator's allow entry can name an alias of a
+            // ruled global): the rules follow the object, so a name that has rules replaces
+            // one that has none (s14: the alias resolved first let `numpy.ndarray`, named
+            // next, be applied).
+            let same = existing.global.module == module && existing.global.name == name;
+            let existing_rules = *existing
+                .has_rules
+                .get_or_insert_with(|| reconstruct::has_rules(&existing.global));
+            if same || existing_rules || !reconstruct::has_rules(&Global::new(module, name)) {
+                return;
+            }
+        }
+        let mut global = Global::new(module, name);
+        if !reconstruct::has_rules(&global) {
+            if let Some(ruled) = ruled_definition(object) {
+                global = ruled;
+            }
+        }
         self.resolved.insert(
             key(object),
             Resolved {
-                global: Rc::new(Global::new(module, name)),
+                global: Rc::new(global),
                 _object: object.clone(),
                 has_rules: None,
                 plans: Default::default(),

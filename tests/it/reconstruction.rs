@@ -308,3 +308,72 @@ fn rc_files_are_findings_in_a_scan() {
     assert_eq!(code, Some(5), "RC-8: {report}");
     assert!(report.to_string().contains("\"Tree\""), "RC-8: {report}");
 }
+
+/// The attacker's review of the scanner's value checks (`tests/findings/scan`, s1-s17): what
+/// the scan and the guarded load must do with each file, and why. `"crashed"`/`"harmed"` in the
+/// control column is what the file does without the guard (the harm the test would miss).
+/// Files of s3 and s7-s10 harmed no load: their harm was the scanner's or the guard's own cost
+/// (gigabytes, minutes, a stack overflow), bounded now: the scan stays under `SCAN_MB`.
+const SCAN_FINDINGS: &[(&str, i32, &str, &str)] = &[
+    // (case, scan exit, guarded load, unguarded load)
+    ("s1_int_nul", 1, "refused", "crashed"),
+    ("s2_dict_dup_over_64", 1, "refused", "crashed"),
+    ("s3_arena_keeps_args", 0, "loaded", "loaded"),
+    ("s4_surrogate_keys_merge", 1, "refused", "crashed"),
+    ("s5_hooks_filled_before", 1, "refused", "harmed"),
+    // The guard's unpickler reads INT as a decimal and raises on `0x10`; CPython reads it.
+    ("s6_int_base0", 1, "error", "crashed"),
+    ("s7_dict_key_compare_cost", 0, "loaded", "loaded"),
+    ("s8_deep_tuple_key", 0, "loaded", "loaded"),
+    ("s9_built_args_cloned_unbounded", 0, "loaded", "loaded"),
+    ("s10_built_args_chain", 0, "loaded", "loaded"),
+    ("s11_joblib_int_base0", 1, "refused", "crashed"),
+    ("s12_torch_zip_int_nul", 1, "refused", "crashed"),
+    ("s13_codec_result_is_bytes", 1, "refused", "error"),
+    // With an operator's allow entry for `numpy._core.multiarray.ndarray`: the guard follows
+    // the object to its ruled name and refuses; the scan cannot resolve spellings (it says
+    // clean, the safe direction: the load refuses).
+    ("s14_alias_of_a_ruled_global", 0, "refused", "loaded"),
+    ("s15_alive_records_keep_args", 1, "refused", "loaded"),
+    // `_pickle` reads `I063` as 51 (octal), the guard as 63: the scan reports the readers'
+    // disagreement; the guarded load builds the genuine array.
+    ("s16_int_leading_zero_octal", 1, "loaded", "crashed"),
+    ("s17_setitem_onto_a_list", 1, "refused", "crashed"),
+];
+
+/// Peak memory any of those scans may use.
+const SCAN_MB: u64 = 200;
+
+/// SC-2: each reproducer of the attacker's review, built anew, scanned and loaded with and
+/// without the guard (`tests/findings/scan/harness.py --json`), ends as `SCAN_FINDINGS` says:
+/// no scan calls a file clean whose guarded load refuses it by a check the scan could see, the
+/// guarded process never crashes, and every scan stays small. Fails if any fix of s1-s17 is
+/// undone (each was a clean scan of a crashing file, a guard crash, or gigabytes).
+#[test]
+fn scan_findings_of_the_attackers_review() {
+    let Some(python) = ml_python("scan_findings_of_the_attackers_review") else {
+        return;
+    };
+    let output = run_ok(
+        support::command(&python)
+            .arg(support::repo().join("tests/findings/scan/harness.py"))
+            .arg("--json")
+            .env("PICKLEGUARD_ROOT", support::repo())
+            .env("PY", &python),
+    );
+    let reports: BTreeMap<String, serde_json::Value> = json_lines(&output.stdout)
+        .into_iter()
+        .map(|report| (report["case"].as_str().unwrap().to_string(), report))
+        .collect();
+    for (case, scan_exit, guarded, unguarded) in SCAN_FINDINGS {
+        let report = &reports[*case];
+        assert_eq!(report["scan_exit"], *scan_exit, "{case}: {report}");
+        assert_eq!(report["guarded"], *guarded, "{case}: {report}");
+        assert_eq!(
+            report["unguarded"], *unguarded,
+            "{case} (control): {report}"
+        );
+        let mb = report["scan_mb"].as_u64().unwrap_or(u64::MAX);
+        assert!(mb < SCAN_MB, "{case}: the scan used {mb} MB: {report}");
+    }
+}

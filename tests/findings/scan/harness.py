@@ -1,6 +1,9 @@
 """Runs each reproducer: scan verdict, guarded load, unguarded load.
 
-    harness.py [sN_name.py ...]     (default: every sN_*.py here)
+    harness.py [--json] [sN_name.py ...]     (default: every sN_*.py here)
+
+With --json, one line per case: {"case", "scan_exit", "scan_concerns" (kinds), "guarded",
+"unguarded"}, each load an outcome: loaded, refused (UnsafeFileError), error, crashed, hung.
 
 Needs PICKLEGUARD_ROOT (the worktree with target/release built) and PY (the ML venv python).
 """
@@ -64,6 +67,7 @@ class Ran:
     def __init__(self, returncode, stdout, stderr, seconds, max_rss_kb):
         self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
         self.cost = "%.2f s, %d MB" % (seconds, max_rss_kb // 1024)
+        self.seconds, self.mb = seconds, max_rss_kb // 1024
 
 
 def run(cmd, env, timeout):
@@ -126,10 +130,28 @@ def scan(path, timeout=60, packs="", allow=""):
         detail = "status=%s error=%s concerns=%s" % (f.get("status"), json.dumps(f.get("error"))[:200], json.dumps(f.get("concerns"))[:400])
     except Exception:
         detail = (p.stdout + p.stderr)[-600:]
+    SCAN_COST.update(seconds=p.seconds, mb=p.mb)
     return "exit %d (%s)" % (p.returncode, p.cost), detail
 
 
-def main(names):
+# The last scan's wall time and peak memory.
+SCAN_COST = {}
+
+
+def outcome(text):
+    """The kind of a load's result line."""
+    if text.startswith("CRASHED"):
+        return "crashed"
+    if text.startswith("HUNG"):
+        return "hung"
+    if "LOADED" in text or "USE-RAISED" in text:
+        return "harmed" if "USE-RAISED" in text else "loaded"
+    if "UnsafeFileError" in text:
+        return "refused"
+    return "error"
+
+
+def main(names, as_json=False):
     if not names:
         names = sorted(glob.glob(os.path.join(HERE, "s[0-9]*_*.py")))
     for name in names:
@@ -147,6 +169,15 @@ def main(names):
             loader = getattr(mod, "LOADER", "")
             g = load(path, True, use, packs=packs, stack=stack, loader=loader, allow=allow)
             u = load(path, False, use, stack=stack, loader=loader)
+            if as_json:
+                kinds = sorted(set(k for k in ("rule", "readers_disagree", "unscannable", "code")
+                                   if '"kind": "%s"' % k in detail))
+                code = int(s.split()[1]) if s.startswith("exit ") else None
+                print(json.dumps({"case": os.path.basename(name)[:-3], "scan_exit": code,
+                                  "scan_concerns": kinds, "scan_seconds": SCAN_COST.get("seconds"),
+                                  "scan_mb": SCAN_COST.get("mb"), "guarded": outcome(g),
+                                  "unguarded": outcome(u)}), flush=True)
+                continue
             print("==", os.path.basename(name))
             print("  scan:", s, "|", detail)
             print("  guarded:", g)
@@ -154,4 +185,6 @@ def main(names):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    args = sys.argv[1:]
+    as_json = "--json" in args
+    main([a for a in args if a != "--json"], as_json)
