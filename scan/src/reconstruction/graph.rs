@@ -11,7 +11,8 @@
 //! a load and both hand the checks the same [`Value`].
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::rc::Rc;
 
 use pickleguard_policy::reconstruct::bounds::{
@@ -160,7 +161,7 @@ pub(crate) struct Graph<'a> {
     /// Arguments converted since the last change, by object: applying a global to the same
     /// memoized arguments again shares one value (s3: 3,000 applications to one 4,095-item
     /// tuple kept 12 M values).
-    snapshots: HashMap<Id, Rc<Value>>,
+    snapshots: FxHashMap<Id, Rc<Value>>,
     snapshots_epoch: u64,
     /// Values the built objects' remembered arguments hold, at most `MAX_KEPT`.
     kept: usize,
@@ -182,7 +183,7 @@ impl<'a> Graph<'a> {
             nodes: Vec::new(),
             limit,
             epoch: 0,
-            snapshots: HashMap::new(),
+            snapshots: FxHashMap::default(),
             snapshots_epoch: 0,
             kept: 0,
             keys: Keys::default(),

@@ -11,20 +11,24 @@
 //! deeper than [`MAX_KEY_DEPTH`] are compared by identity, so no key recurses without bound
 //! (s8).
 
-use std::collections::hash_map::DefaultHasher;
-use std::collections::HashMap;
-use std::hash::{Hash, Hasher};
+use std::collections::hash_map::RandomState;
+use std::hash::{BuildHasher, Hash, Hasher};
+
+use rustc_hash::FxHashMap;
 
 use super::graph::{Graph, Id, Node, Text};
 
 /// Tuple keys nested deeper than this are compared by identity.
 pub(crate) const MAX_KEY_DEPTH: usize = 16;
 
-/// Each dict's keys by hash (positions in its pair list), and each key object's hash.
+/// Each dict's keys by hash (positions in its pair list), and each key object's hash. Key
+/// contents are hashed with SipHash under a random key, as CPython hashes `str`, so no file can
+/// choose colliding keys; the maps over those hashes and over object ids use FxHash.
 #[derive(Debug, Default)]
 pub(crate) struct Keys {
-    by_dict: HashMap<Id, HashMap<u64, Vec<u32>>>,
-    hashes: HashMap<Id, u64>,
+    by_dict: FxHashMap<Id, FxHashMap<u64, Vec<u32>>>,
+    hashes: FxHashMap<Id, u64>,
+    random: RandomState,
 }
 
 impl Keys {
@@ -58,7 +62,7 @@ impl Keys {
         if let Some(&hash) = self.hashes.get(&key) {
             return hash;
         }
-        let mut hasher = DefaultHasher::new();
+        let mut hasher = self.random.build_hasher();
         feed(graph, key, 0, &mut hasher);
         let hash = hasher.finish();
         self.hashes.insert(key, hash);
