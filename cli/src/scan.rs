@@ -124,9 +124,19 @@ fn files(paths: &[PathBuf]) -> Vec<PathBuf> {
     out
 }
 
-/// Scans one file and classifies it.
+/// Scans one file and classifies it. With `hash`, the file's SHA-256 is computed on a second
+/// thread while it is scanned (on large files hashing costs more than scanning).
 fn scan_one(scanner: &Scanner, path: &Path, hash: bool) -> Scanned {
-    let report = scanner.scan_file(path);
+    let (report, digest) = std::thread::scope(|scope| {
+        let digest = hash.then(|| scope.spawn(|| sha256(path)));
+        let report = scanner.scan_file(path);
+        (
+            report,
+            digest.and_then(|digest| digest.join().ok().flatten()),
+        )
+    });
+    let mut digest = Some(digest);
+    let mut sha256 = move || digest.take().flatten();
     let unreadable =
         matches!(&report.error, Some(ScanError::Io { .. })) && report.streams.is_empty();
     let status = if unreadable {
@@ -156,14 +166,12 @@ fn scan_one(scanner: &Scanner, path: &Path, hash: bool) -> Scanned {
         } else {
             Status::Clean
         };
-        scanned.sha256 = hash.then(|| sha256(path)).flatten();
+        scanned.sha256 = sha256();
         return scanned;
     };
     Scanned {
         report,
-        sha256: (hash && status != Status::Unreadable)
-            .then(|| sha256(path))
-            .flatten(),
+        sha256: (status != Status::Unreadable).then(sha256).flatten(),
         status,
     }
 }
