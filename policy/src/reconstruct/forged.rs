@@ -1103,3 +1103,27 @@ fn rc31_backward_hooks_hold_no_callable() {
         t(vec![data, Value::Bool(true), empty_list]),
     );
 }
+
+/// RC-34 a datetime dtype given a version 3 state (no datetime metadata): numpy leaves the
+/// dtype's unit metadata NULL and crashes on first use (SIGSEGV in `pickle.loads` itself, found
+/// by the rules differential harness). numpy writes version 4 with `(None, (unit, n, 1, 1))`.
+#[test]
+fn rc34_datetime_dtypes_need_their_metadata() {
+    let fresh = |typestr: &str| built("numpy", "dtype", Apply::Reduce, dtype_args(typestr), None);
+    let v3 = state("<", Value::None, Value::None, Value::None, -1, -1, 0);
+    build_refused(&fresh("M8"), &v3, "numpy-dtype-state");
+    let with_unit = |num: i64, den: i64| {
+        let Value::Tuple(mut items) = v3.clone() else {
+            unreachable!()
+        };
+        items[0] = i(4);
+        items.push(t(vec![
+            Value::None,
+            t(vec![Value::Bytes(2), i(num), i(den), i(1)]),
+        ]));
+        t(items)
+    };
+    build_ok(&fresh("M8"), &with_unit(1, 1));
+    build_ok(&fresh("m8"), &with_unit(5, 1));
+    build_refused(&fresh("m8"), &with_unit(1, 0), "numpy-dtype-state");
+}

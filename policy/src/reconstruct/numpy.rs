@@ -232,7 +232,11 @@ fn state_info(kind: Kind, state: &Value, depth: u32) -> Result<DtypeInfo, String
     if !order_ok {
         return Err(format!("byte order `{endian}` is not this type's"));
     }
-    if let (Kind::Fixed('M' | 'm', _, _), Some(meta)) = (kind, metadata) {
+    if let Kind::Fixed('M' | 'm', _, _) = kind {
+        // numpy writes a datetime dtype's unit as its state's metadata (version 4) and reads
+        // it back as the dtype's C metadata: a version 3 state leaves that NULL, and the first
+        // use of the dtype dereferences it (found by `make differential-rules`).
+        let meta = metadata.ok_or("a datetime dtype's state has no datetime metadata")?;
         datetime_metadata(meta)?;
     }
 
@@ -277,6 +281,11 @@ fn datetime_metadata(meta: &Value) -> Result<(), String> {
         || !unit[1..].iter().all(|v| int(v).is_some())
     {
         return Err(bad());
+    }
+    // What numpy writes: a unit multiple of at least 1, denominator and events 1.
+    let (num, den, events) = (int(&unit[1]), int(&unit[2]), int(&unit[3]));
+    if !matches!(num, Some(n) if n >= 1) || den != Some(1) || events != Some(1) {
+        return Err("the datetime unit's multiple, denominator or events are not numpy's".into());
     }
     Ok(())
 }
