@@ -101,7 +101,17 @@ pub(crate) fn read(
     let mut entries = Vec::new();
     let mut r = Reader::new(cd, 0);
     let mut error = None;
-    while !r.at_end() {
+    // Python's zipfile reads each entry's name, extra field and comment from the directory's
+    // bytes as far as they go, and walks entries while their declared lengths add up to less
+    // than the directory's size: a comment length running past the directory ends the walk
+    // after that entry (numpy.load still reads it). miniz takes only complete entries.
+    let lenient = offsets == Offsets::Shifted;
+    let mut declared: u64 = 0;
+    while if lenient {
+        declared < cd_size
+    } else {
+        !r.at_end()
+    } {
         if entries.len() >= max_members {
             error = Some(ScanError::Limit {
                 what: "the number of archive members",
@@ -110,8 +120,11 @@ pub(crate) fn read(
             });
             break;
         }
-        match central_entry(&mut r, shift) {
-            Ok(entry) => entries.push(entry),
+        match central_entry(&mut r, shift, lenient) {
+            Ok((entry, len)) => {
+                entries.push(entry);
+                declared = declared.saturating_add(len);
+            }
             Err(err) => {
                 error = Some(err);
                 break;
@@ -125,7 +138,9 @@ pub(crate) fn read(
     })
 }
 
-fn central_entry(r: &mut Reader<'_>, shift: u64) -> Result<Entry, ScanError> {
+/// One central directory entry, and its length as its fields declare it. With `lenient`, the
+/// name, extra field and comment are read as far as the directory goes (as `zipfile` does).
+fn central_entry(r: &mut Reader<'_>, shift: u64, lenient: bool) -> Result<(Entry, u64), ScanError> {
     let short = |_| bad("a central directory entry is cut short");
     if r.take(4).map_err(short)? != CENTRAL_HEADER {
         return Err(bad("bad magic number for a central directory entry"));
@@ -141,9 +156,15 @@ fn central_entry(r: &mut Reader<'_>, shift: u64) -> Result<Entry, ScanError> {
     let comment_len = r.u16().map_err(short)?;
     r.take(8).map_err(short)?; // disk, attributes
     let mut local_offset: u64 = r.u32().map_err(short)?.into();
-    let name = r.take(name_len.into()).map_err(short)?;
-    let extra = r.take(extra_len.into()).map_err(short)?;
-    r.take(comment_len.into()).map_err(short)?;
+    let mut field = |len: u16| {
+        let len = u64::from(len);
+        let len = if lenient { len.min(r.left()) } else { len };
+        r.take(len).map_err(short)
+    };
+    let name = field(name_len)?;
+    let extra = field(extra_len)?;
+    field(comment_len)?;
+    let declared = 46 + u64::from(name_len) + u64::from(extra_len) + u64::from(comment_len);
 
     // zip64 extra field: the 64-bit values, in this order, for each 32-bit field at its max.
     let mut fields = Reader::new(extra, 0);
@@ -165,7 +186,7 @@ fn central_entry(r: &mut Reader<'_>, shift: u64) -> Result<Entry, ScanError> {
     }
     // The uncompressed size is read only because the zip64 fields after it depend on it.
     let _ = size;
-    Ok(Entry {
+    let entry = Entry {
         name: String::from_utf8_lossy(name).into_owned(),
         method,
         flags,
@@ -173,7 +194,8 @@ fn central_entry(r: &mut Reader<'_>, shift: u64) -> Result<Entry, ScanError> {
         local_offset: local_offset
             .checked_add(shift)
             .ok_or_else(|| bad("a member offset overflows"))?,
-    })
+    };
+    Ok((entry, declared))
 }
 
 /// The member's stored (possibly compressed) bytes, located through its local header.

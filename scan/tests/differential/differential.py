@@ -63,6 +63,11 @@ BENIGN = {
 }
 
 
+def importable(module):
+    """Whether a module name could import (see the comment where it is used)."""
+    return bool(module) and not any(c.isspace() or ord(c) < 32 for c in module)
+
+
 class Refused(Exception):
     pass
 
@@ -327,8 +332,11 @@ def main():
                     if isinstance(result, dict):
                         # An empty module name never imports: `__import__('')` raises before
                         # the import system runs (the pure-Python unpickler asks for it on a
-                        # lone `c` at the end of the data).
-                        resolved.update(tuple(g) for g in result["globals"] if g[0])
+                        # lone `c` at the end of the data). Nor does one with whitespace or a
+                        # control character, unless the program itself put such a key in
+                        # sys.modules: the scanner takes a file without a pickle extension
+                        # whose only global is spelled so for text, not a pickle (seed 21).
+                        resolved.update(tuple(g) for g in result["globals"] if importable(g[0]))
                 report = reports.get(name, {"globals": set(), "findings": False, "error": False})
                 stats["files"] += 1
                 stats["loader_runs"] += sum(1 for r in loaded.values() if isinstance(r, dict))
