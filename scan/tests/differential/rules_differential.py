@@ -215,6 +215,7 @@ def worker():
 
 class Worker:
     def __init__(self, python, preload, packs, log):
+        self.args = (python, preload, packs, log)
         env = dict(os.environ)
         env.pop("LD_PRELOAD", None)
         env["PICKLEGUARD_PACKS"] = ",".join(packs)
@@ -230,11 +231,16 @@ class Worker:
             sys.exit("the %s worker failed: %s" % ("guarded" if preload else "unguarded", hello["fatal"]))
 
     def load(self, loader, path):
-        self.proc.stdin.write(json.dumps({"loader": loader, "path": path}) + "\n")
-        self.proc.stdin.flush()
-        line = self.proc.stdout.readline()
+        """The verdict, or None if the worker itself died (the caller starts another)."""
+        try:
+            self.proc.stdin.write(json.dumps({"loader": loader, "path": path}) + "\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except OSError:
+            line = ""
         if not line:
-            sys.exit("a worker died")
+            self.proc.wait(timeout=30)
+            return None
         return json.loads(line)
 
     def close(self):
@@ -741,7 +747,7 @@ def judge(runtime, scanned):
     return None
 
 
-SEVERITY = ["scanner-crashed", "scanner-hung", "guard-crash", "scan-clean-load-refused",
+SEVERITY = ["scanner-crashed", "scanner-hung", "guard-crash", "guard-crash-flaky", "scan-clean-load-refused",
             "scan-clean-global-refused", "scan-error-load-refused", "scan-error-global-refused",
             "scan-rule-load-loaded", "other-check", "finding-not-rule", "scan-unclean-load-loaded",
             "loaders-disagree"]
@@ -767,14 +773,23 @@ def main():
     preload = os.path.abspath(args.preload)
     rng = random.Random(args.seed)
     work = tempfile.mkdtemp(prefix="pg-rules-differential-")
-    log = open(os.path.join(work, "workers.log"), "w")
+    log_path = os.path.join(tempfile.gettempdir(), "pg-rules-differential-%d.log" % args.seed)
+    log = open(log_path, "w")
+    print("workers' stderr: %s" % log_path, flush=True)
     workers = {}
-    unguarded = []
+    unguarded = {}
 
-    def guarded(packs):
-        if packs not in workers:
-            workers[packs] = Worker(sys.executable, preload, packs, log)
-        return workers[packs]
+    def load(packs, loader, path, guard=True):
+        """A guarded (or unguarded) worker's verdict; a worker that dies is a verdict too, and
+        is replaced."""
+        pool = workers if guard else unguarded
+        if packs not in pool:
+            pool[packs] = Worker(sys.executable, preload if guard else None, packs, log)
+        verdict = pool[packs].load(loader, path)
+        if verdict is None:
+            status = pool.pop(packs).proc.returncode
+            verdict = {"verdict": "crashed", "worker": "the worker itself died (status %s)" % status}
+        return verdict
 
     stats = collections.Counter()
     verdicts = collections.Counter()
@@ -830,7 +845,7 @@ def main():
                 scanned = reports[path]
                 runtime = {}
                 for loader in seed.loaders:
-                    runtime[loader] = guarded(seed.packs).load(loader, path)
+                    runtime[loader] = load(seed.packs, loader, path)
                     stats["loads"] += 1
                     v = runtime[loader]
                     verdicts[v["verdict"]] += 1
@@ -852,17 +867,19 @@ def main():
                 if not kinds:
                     continue
                 kind = min(kinds, key=SEVERITY.index)
+                extra = {}
+                if kind == "guard-crash":
+                    # Again under the guard (is it repeatable?) and without it (is it the library's?).
+                    extra["again"] = {ld: load(seed.packs, ld, path) for ld in seed.loaders}
+                    extra["unguarded"] = {ld: load(seed.packs, ld, path, guard=False) for ld in seed.loaders}
+                    if not any(v["verdict"] == "crashed" for v in extra["again"].values()):
+                        kind = "guard-crash-flaky"
                 stats["divergent_files"] += 1
                 by_kind[kind] += 1
                 same = (kind, seed.kind)
                 saved_of[same] += 1
                 if saved_of[same] > args.max_saved:
                     continue
-                extra = {}
-                if kind == "guard-crash":
-                    if not unguarded:
-                        unguarded.append(Worker(sys.executable, None, (), log))
-                    extra["unguarded"] = {ld: unguarded[0].load(ld, path) for ld in seed.loaders}
                 digest = hashlib.sha256(data).hexdigest()[:10]
                 base = os.path.join(args.out, "rules-%s-%s-%s" % (kind, seed.kind, digest))
                 with open(base, "wb") as f:
@@ -890,7 +907,7 @@ def main():
                 time.time() - started, stats["seeds"], stats["files"], stats["mutated"], stats["loads"],
                 dict(verdicts), stats["divergent_files"], dict(by_kind)), flush=True)
     finally:
-        for w in list(workers.values()) + unguarded:
+        for w in list(workers.values()) + list(unguarded.values()):
             try:
                 w.close()
             except Exception:  # noqa: BLE001
