@@ -753,6 +753,45 @@ SEVERITY = ["scanner-crashed", "scanner-hung", "guard-crash", "guard-crash-flaky
             "loaders-disagree"]
 
 
+def replay(args, preload):
+    """Each saved find loaded and scanned again: does it still diverge, and how."""
+    paths = []
+    for given in args.replay:
+        if os.path.isdir(given):
+            paths += sorted(os.path.join(given, n) for n in os.listdir(given)
+                            if n.startswith("rules-") and not n.endswith(".json"))
+        else:
+            paths.append(given)
+    workers = {}
+    log = open(os.devnull, "w")
+    still = collections.Counter()
+    try:
+        for path in paths:
+            with open(path + ".json") as f:
+                record = json.load(f)
+            packs = tuple(record.get("packs", []))
+            if packs not in workers:
+                workers[packs] = Worker(sys.executable, preload, packs, log)
+            runtime = {}
+            for loader in record["runtime"]:
+                runtime[loader] = workers[packs].load(loader, path) or {"verdict": "crashed", "worker": "died"}
+                if runtime[loader].get("worker"):
+                    workers.pop(packs)
+                    workers[packs] = Worker(sys.executable, preload, packs, log)
+            scanned = scan_one(args.cli, path, packs)
+            kinds = {k for k in (judge(v, scanned) for v in runtime.values()) if k}
+            kind = min(kinds, key=SEVERITY.index) if kinds else "agrees"
+            still[kind] += 1
+            print("%s: %s (was %s); runtime %s; scan rules %s status %s" % (
+                os.path.basename(path), kind, record["kind"],
+                {k: (v["verdict"], v.get("check") or v.get("signal") or v.get("error", "")[:60])
+                 for k, v in runtime.items()}, scanned.get("rules"), scanned.get("status")), flush=True)
+    finally:
+        for w in workers.values():
+            w.close()
+    print(json.dumps({"replayed": len(paths), **still}, indent=1))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -762,6 +801,9 @@ def main():
     ap.add_argument("--batch", type=int, default=60)
     ap.add_argument("--mutated", type=float, default=0.85, help="share of files that are mutated")
     ap.add_argument("--seed", type=int, default=int(time.time()))
+    ap.add_argument("--replay", nargs="+", metavar="FILE_OR_DIR",
+                    help="load and scan saved `rules-*` finds again (with the binaries given now) "
+                         "and say which still diverge, instead of generating files")
     ap.add_argument("--max-saved", type=int, default=3,
                     help="files saved per divergence kind and seed kind (all are counted)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "regressions"))
@@ -771,6 +813,8 @@ def main():
     if not (args.cli and args.preload):
         ap.error("--cli and --preload are required")
     preload = os.path.abspath(args.preload)
+    if args.replay:
+        return replay(args, preload)
     rng = random.Random(args.seed)
     work = tempfile.mkdtemp(prefix="pg-rules-differential-")
     log_path = os.path.join(tempfile.gettempdir(), "pg-rules-differential-%d.log" % args.seed)
@@ -799,6 +843,12 @@ def main():
     saved_of = collections.Counter()
     saved = []
     started = time.time()
+
+    def stop(signum, frame):
+        raise KeyboardInterrupt
+
+    # `kill PID` ends the run early with its summary (a background job ignores SIGINT).
+    signal.signal(signal.SIGTERM, stop)
     try:
         while time.time() - started < args.seconds:
             batch = os.path.join(work, "batch")
@@ -906,6 +956,8 @@ def main():
             print("%6.0fs seeds %d files %d (mutated %d) loads %d: %s; divergent files %d %s" % (
                 time.time() - started, stats["seeds"], stats["files"], stats["mutated"], stats["loads"],
                 dict(verdicts), stats["divergent_files"], dict(by_kind)), flush=True)
+    except KeyboardInterrupt:
+        print("stopped early", flush=True)
     finally:
         for w in list(workers.values()) + list(unguarded.values()):
             try:
