@@ -244,8 +244,12 @@ class Worker:
         return json.loads(line)
 
     def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=30)
+        try:
+            self.proc.stdin.close()
+            self.proc.wait(timeout=30)
+        except (OSError, subprocess.TimeoutExpired):
+            self.proc.kill()
+            self.proc.wait()
 
 
 # -- seeds ------------------------------------------------------------------------------------
@@ -753,6 +757,47 @@ SEVERITY = ["scanner-crashed", "scanner-hung", "guard-crash", "guard-crash-flaky
             "loaders-disagree"]
 
 
+class Binaries:
+    """Private copies of the command, the shim and the core beside it. Overwriting a shared
+    library in place crashes every process that maps it, so the workers map these copies; when
+    the originals change (a rebuild), the copies are taken again once the originals are stable."""
+
+    def __init__(self, cli, preload, work):
+        self.sources = [os.path.abspath(cli), os.path.abspath(preload),
+                        os.path.join(os.path.dirname(os.path.abspath(preload)), "libpickleguard_core.so")]
+        self.work = work
+        self.generation = 0
+        self.take()
+
+    def fingerprint(self):
+        out = []
+        for path in self.sources:
+            try:
+                st = os.stat(path)
+                out.append((st.st_ino, st.st_size, st.st_mtime_ns))
+            except OSError:
+                out.append(None)
+        return out
+
+    def take(self):
+        while True:
+            before = self.fingerprint()
+            time.sleep(2)
+            if self.fingerprint() == before and None not in before:
+                break
+        self.generation += 1
+        directory = os.path.join(self.work, "bin-%d" % self.generation)
+        os.makedirs(directory)
+        for path in self.sources:
+            shutil.copy2(path, directory)
+        self.taken = before
+        self.cli = os.path.join(directory, os.path.basename(self.sources[0]))
+        self.preload = os.path.join(directory, os.path.basename(self.sources[1]))
+
+    def changed(self):
+        return self.fingerprint() != self.taken
+
+
 def replay(args, preload):
     """Each saved find loaded and scanned again: does it still diverge, and how."""
     paths = []
@@ -812,11 +857,15 @@ def main():
         return worker()
     if not (args.cli and args.preload):
         ap.error("--cli and --preload are required")
-    preload = os.path.abspath(args.preload)
-    if args.replay:
-        return replay(args, preload)
     rng = random.Random(args.seed)
     work = tempfile.mkdtemp(prefix="pg-rules-differential-")
+    binaries = Binaries(args.cli, args.preload, work)
+    args.cli = binaries.cli
+    if args.replay:
+        try:
+            return replay(args, binaries.preload)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     log_path = os.path.join(tempfile.gettempdir(), "pg-rules-differential-%d.log" % args.seed)
     log = open(log_path, "w")
     print("workers' stderr: %s" % log_path, flush=True)
@@ -828,7 +877,7 @@ def main():
         is replaced."""
         pool = workers if guard else unguarded
         if packs not in pool:
-            pool[packs] = Worker(sys.executable, preload if guard else None, packs, log)
+            pool[packs] = Worker(sys.executable, binaries.preload if guard else None, packs, log)
         verdict = pool[packs].load(loader, path)
         if verdict is None:
             status = pool.pop(packs).proc.returncode
@@ -889,13 +938,28 @@ def main():
                         else:
                             reports[path] = got.get(name, {"status": "skipped", "rules": [], "concerns": [],
                                                            "refused_globals": [], "error": False})
+            verdicts_of = {}
+            for path, (seed, how, data) in meta.items():
+                verdicts_of[path] = {loader: load(seed.packs, loader, path) for loader in seed.loaders}
+            if binaries.changed():
+                # Rebuilt while the batch ran: its verdicts may come from a half-written library.
+                print("the binaries changed: this batch is dropped, the workers restart on the new ones",
+                      flush=True)
+                stats["batches_dropped"] += 1
+                for w in list(workers.values()) + list(unguarded.values()):
+                    w.close()
+                workers.clear()
+                unguarded.clear()
+                binaries.take()
+                args.cli = binaries.cli
+                continue
             for path, (seed, how, data) in meta.items():
                 stats["files"] += 1
                 stats["mutated" if how else "genuine"] += 1
                 scanned = reports[path]
                 runtime = {}
                 for loader in seed.loaders:
-                    runtime[loader] = load(seed.packs, loader, path)
+                    runtime[loader] = verdicts_of[path][loader]
                     stats["loads"] += 1
                     v = runtime[loader]
                     verdicts[v["verdict"]] += 1
@@ -960,10 +1024,7 @@ def main():
         print("stopped early", flush=True)
     finally:
         for w in list(workers.values()) + list(unguarded.values()):
-            try:
-                w.close()
-            except Exception:  # noqa: BLE001
-                w.proc.kill()
+            w.close()
         log.close()
         shutil.rmtree(work, ignore_errors=True)
     summary = {"seed": args.seed, "seconds": round(time.time() - started), **stats, "verdicts": verdicts,
