@@ -849,6 +849,9 @@ def main():
     ap.add_argument("--replay", nargs="+", metavar="FILE_OR_DIR",
                     help="load and scan saved `rules-*` finds again (with the binaries given now) "
                          "and say which still diverge, instead of generating files")
+    ap.add_argument("--exclude", metavar="REGEX",
+                    help="skip mutations whose description matches (one that reaches a known bug "
+                         "over and over, e.g. \"->'[<>|=]?[Mm]8\"), so that others show")
     ap.add_argument("--max-saved", type=int, default=3,
                     help="files saved per divergence kind and seed kind (all are counted)")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "regressions"))
@@ -919,6 +922,9 @@ def main():
                         data = None
                 if data is None:
                     data, how = seed.data, []
+                if args.exclude and any(re.search(args.exclude, h) for h in how):
+                    stats["excluded"] += 1
+                    continue
                 group = os.path.join(batch, ",".join(seed.packs) or "ml")
                 os.makedirs(group, exist_ok=True)
                 name = "f%04d" % i
