@@ -21,8 +21,11 @@ anything goes. Each divergence is saved under OUT (default `scan/tests/regressio
 `rules-<kind>-<hash>` with a `.json` beside it holding both verdicts; `tests/it/regressions.rs`
 replays them. Not part of CI: `make differential-rules`.
 
+The workers map private copies of the binaries (a rebuild in place would crash them); a batch
+during which the originals change is dropped and the workers restart on the new ones.
+
 Usage: python rules_differential.py --cli target/release/pickleguard --preload libpickleguard.so
-           [--seconds 600] [--out DIR] [--seed N]
+           [--seconds 600] [--out DIR] [--seed N] [--exclude REGEX] [--replay FILE_OR_DIR...]
 """
 import argparse
 import collections
@@ -105,7 +108,8 @@ def refusal(exc):
     seen = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
-        text = str(exc)
+        # Without the caller's path, which names this machine's checkout.
+        text = re.sub(r" The load was called from \S+?:\d+\.", "", str(exc))
         if (unsafe is not None and isinstance(exc, unsafe)) or "pickleguard refused" in text:
             check = getattr(exc, "check", None)
             if not check:
