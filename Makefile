@@ -151,3 +151,14 @@ DIFF_ARGS    ?=
 differential: venv
 	$(CARGO) build --release -p pickleguard-cli
 	$(ML_VENV)/bin/python scan/tests/differential/differential.py --cli $(CURDIR)/target/release/pickleguard --seconds $(DIFF_SECONDS) $(DIFF_ARGS)
+
+# The reconstruction rules' differential harness (issue 10): also not part of `make test` or CI.
+# Makes genuine numpy, joblib/sklearn, torch and pandas files, mutates the values in their pickles,
+# and compares the verdict of a real load under the preload (loaded, or refused by which check)
+# with the `rule` concerns of `pickleguard scan` (same packs). A guard crash, a refusal the scan
+# misses, or a rule the scan applies to a file that loads is saved under scan/tests/regressions/
+# as `rules-*` (replayed by the tests). DIFF_SECONDS sets how long it runs.
+.PHONY: differential-rules
+## differential-rules: compare the scanner's reconstruction rules with real loads under the preload on generated and mutated files
+differential-rules: venv build
+	nice -n 10 $(ML_VENV)/bin/python scan/tests/differential/rules_differential.py --cli $(CURDIR)/target/release/pickleguard --preload $(SHIM) --seconds $(DIFF_SECONDS) $(DIFF_ARGS)

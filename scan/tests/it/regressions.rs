@@ -1,7 +1,9 @@
 //! Replays every input saved under `tests/regressions/`: each once crashed or misled the scanner
 //! (see the README there). Each must now produce a report that serializes; a differential
 //! harness find (`diff-*`, with a `.json` naming the globals the real loaders resolved) must
-//! list every one of those globals, or be a finding.
+//! list every one of those globals, or be a finding. A rules harness find (`rules-*`, whose
+//! `.json` holds the runtime's verdict under the preload) must have a `rule` concern naming the
+//! check the runtime refused it by, or none if the runtime loaded it.
 
 use pickleguard_policy::Policy;
 use pickleguard_scan::{Limits, Scanner};
@@ -34,6 +36,10 @@ fn saved_inputs_scan_without_panicking() {
             continue;
         };
         let expected: serde_json::Value = serde_json::from_slice(&expected).unwrap();
+        if expected["harness"] == "rules" {
+            rules_find_agrees(&path, &expected);
+            continue;
+        }
         let listed: Vec<(String, String)> = report
             .streams
             .iter()
@@ -54,4 +60,38 @@ fn saved_inputs_scan_without_panicking() {
         }
     }
     println!("replayed {replayed} regression inputs");
+}
+
+/// A `rules-*` find of scan/tests/differential/rules_differential.py, scanned with the packs the
+/// load had: `expect.rule` names the check the runtime refused it by, which a `rule` concern must
+/// name too; `expect.loaded` says the runtime loaded it, so no `rule` concern may refuse it.
+fn rules_find_agrees(path: &std::path::Path, expected: &serde_json::Value) {
+    let mut policy = Policy::new();
+    for pack in expected["packs"].as_array().into_iter().flatten() {
+        policy.enable_pack(pack.as_str().unwrap()).unwrap();
+    }
+    let report = Scanner::new(&policy).scan_file(path);
+    let rules: Vec<&str> = report
+        .concerns
+        .iter()
+        .filter(|c| c.kind == pickleguard_scan::ConcernKind::Rule)
+        .map(|c| c.detail.as_str())
+        .collect();
+    if let Some(check) = expected["expect"]["rule"].as_str() {
+        let named = format!("refused by `{check}`");
+        assert!(
+            rules.iter().any(|detail| detail.contains(&named)),
+            "{}: the runtime refuses it by `{check}`, the scan does not: {}",
+            path.display(),
+            report.to_json()
+        );
+    }
+    if expected["expect"]["loaded"] == true {
+        assert!(
+            rules.is_empty(),
+            "{}: the runtime loads it, the scan refuses it by a rule: {}",
+            path.display(),
+            report.to_json()
+        );
+    }
 }
