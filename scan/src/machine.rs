@@ -470,7 +470,10 @@ impl<'a> Machine<'a, '_, '_> {
                 self.push(text::utf8(bytes), at)?;
             }
             NONE => self.push(Value::None, at)?,
-            NEWTRUE | NEWFALSE | EMPTY_LIST | EMPTY_SET => self.push(Value::Data, at)?,
+            // A bool is an int (joblib reads a shape of `(True,)` as one item).
+            NEWTRUE => self.push(Value::Int(1), at)?,
+            NEWFALSE => self.push(Value::Int(0), at)?,
+            EMPTY_LIST | EMPTY_SET => self.push(Value::Data, at)?,
             EMPTY_TUPLE => {
                 let empty = self.objects.tuple(&[]);
                 self.push(empty, at)?;

@@ -512,8 +512,19 @@ impl<'a> Pass<'a, '_, '_, '_> {
         if resolved.ruled.refuses(apply) {
             self.refused_by_names(global, apply, at);
         } else if resolved.ruled.checks_values(apply) {
+            // `pickle._Unpickler` (joblib's) applies any iterable, `func(*args)`: the rules
+            // see a list of arguments as the tuple it is called with, as the runtime's wrapped
+            // pure-Python unpickler shows them (`_pickle` raises on a list).
+            let listed;
+            let checked = match &*args_value {
+                Value::List(items) => {
+                    listed = Value::Tuple(items.clone());
+                    &listed
+                }
+                other => other,
+            };
             if let Err(violation) =
-                reconstruct::check_apply(global, apply, &args_value, kwargs_value.as_ref())
+                reconstruct::check_apply(global, apply, checked, kwargs_value.as_ref())
             {
                 self.refused(global, apply, &violation, at);
             }

@@ -92,14 +92,17 @@ fn exact_node<'a>(graph: &Graph<'a>, global: &Global, items: &[Id]) -> Option<No
 /// fit it (the load raises).
 fn encoded<'a>(graph: &Graph<'a>, items: &[Id]) -> Node<'a> {
     let unknown = Node::Opaque("bytes");
-    let (Some(text), Some(codec)) = (items.first(), items.get(1)) else {
+    let Some(Node::Str(text)) = items.first().map(|&text| graph.get(text)) else {
         return unknown;
     };
-    let (Node::Str(text), Node::Str(codec)) = (graph.get(*text), graph.get(*codec)) else {
-        return unknown;
+    // The encoding defaults to utf-8.
+    let codec = match items.get(1).map(|&codec| graph.get(codec)) {
+        None => "utf-8".into(),
+        Some(Node::Str(codec)) => codec.text(),
+        Some(_) => return unknown,
     };
     let text = text.text();
-    let len = match reconstruct::codec_named(&codec.text()) {
+    let len = match reconstruct::codec_named(&codec) {
         Some(CheapCodec::Utf8) => Some(text.len()),
         Some(CheapCodec::Latin1) => text
             .chars()
