@@ -29,7 +29,7 @@ use rustc_hash::FxHashMap;
 use crate::unpickler::encoded::Encoded;
 use crate::unpickler::freeze::freeze;
 use crate::unpickler::provenance::ruled_definition;
-use crate::unpickler::value::{to_value, Origin};
+use crate::unpickler::value::{read_by_value, to_value, Origin};
 use crate::{ffi, guard, refusal};
 
 /// Marks a guarded `_Unpickler` class.
@@ -228,7 +228,9 @@ fn apply_checked<'py>(
     let result = run()?;
     if let Some((by, origins, value)) = record {
         if let Some(built) = stack_top(unpickler, 1)? {
-            origins.get().built(&built[0], by, apply, value);
+            if !read_by_value(&built[0]) {
+                origins.get().built(&built[0], by, apply, value);
+            }
         }
     }
     Ok(result.unbind())

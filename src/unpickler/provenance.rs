@@ -415,6 +415,9 @@ impl<'py> Provenance<'py> {
     #[inline]
     pub fn after(&mut self, object: &Bound<'py, PyAny>) {
         if let Some((by, apply, args)) = self.pending.take() {
+            if value::read_by_value(object) {
+                return;
+            }
             if self.built.len() >= self.prune_at {
                 self.prune();
             }

@@ -47,6 +47,22 @@ pub enum Origin<'py> {
     },
 }
 
+/// Whether the conversion reads `object` by value, never asking where it came from: the exact
+/// built-in types. A record of how such an object was built is never read, so none is kept
+/// (s15: every `bytes(...)` result kept its arguments' 4,000 values).
+pub fn read_by_value(object: &Bound<'_, PyAny>) -> bool {
+    object.is_none()
+        || object.is_exact_instance_of::<PyBool>()
+        || object.is_exact_instance_of::<PyInt>()
+        || object.is_exact_instance_of::<PyFloat>()
+        || object.is_exact_instance_of::<PyString>()
+        || object.is_exact_instance_of::<PyBytes>()
+        || object.is_exact_instance_of::<PyByteArray>()
+        || object.is_exact_instance_of::<PyTuple>()
+        || object.is_exact_instance_of::<PyList>()
+        || object.is_exact_instance_of::<PyDict>()
+}
+
 /// Converts `object` into a [`Value`], asking `origin` about objects that are not plain values.
 pub fn to_value<'py>(
     object: &Bound<'py, PyAny>,

@@ -40,10 +40,13 @@ pub mod bounds {
     /// Characters above which one `str` may be encoded only once per load (`_codecs.encode`
     /// applied to it again through the memo is cost amplification, RC-33).
     pub const LONG_ENCODED: usize = 4096;
-    /// Values one load may keep as the remembered arguments of built objects (each object's at
-    /// most [`MAX_NODES`]). Genuine checkpoints keep a few per tensor; a pickle that applies
-    /// globals to large memoized arguments again and again would otherwise make the guard keep
-    /// far more than the pickle's own objects (s3, s9).
+    /// Values one load may keep as the remembered arguments of built objects that are still
+    /// alive (each object's at most [`MAX_NODES`]; results read by value keep none). Genuine
+    /// checkpoints keep a few per tensor and a numpy scalar about 17 (its dtype's arguments and
+    /// state included), so about 250,000 live numpy scalars in one pickle is the most that
+    /// loads; a pickle that applies globals to large memoized arguments again and again would
+    /// otherwise make the guard keep far more than the pickle's own objects (s3, s9, s18: 30 KB
+    /// of file, about 300 MB before the refusal).
     pub const MAX_KEPT: usize = 1 << 22;
 
     use super::Value;

@@ -499,9 +499,11 @@ impl<'a> Pass<'a, '_, '_, '_> {
         let resolved = resolved.clone();
         let global = &resolved.global;
         self.encoded_again(global, args, apply, at);
-        let kept = match kwargs {
-            None => self.graph.snapshot(args),
-            Some(_) => Ok(Rc::new(self.graph.to_value(args))),
+        // A result read by value keeps no record of its arguments, in the runtime too.
+        let exact = results::exact_result(self.graph, global, args);
+        let kept = match (kwargs, &exact) {
+            (None, None) => self.graph.snapshot(args),
+            _ => Ok(Rc::new(self.graph.to_value(args))),
         };
         let Ok(args_value) = kept else {
             // The load stops here too.
@@ -529,7 +531,7 @@ impl<'a> Pass<'a, '_, '_, '_> {
                 self.refused(global, apply, &violation, at);
             }
         }
-        match results::exact_result(self.graph, global, args) {
+        match exact {
             Some(results::Exact::Node(node)) => return Ok(self.graph.add(node)?),
             Some(results::Exact::Items(items)) => {
                 let dict = self.graph.add(Node::Dict(Vec::new()))?;

@@ -138,6 +138,14 @@ def scan(path, timeout=60, packs="", allow=""):
 SCAN_COST = {}
 
 
+def megabytes(text):
+    """The peak memory a load's result line reports, in MB."""
+    import re
+
+    found = re.search(r"(\d+) MB\)$", text)
+    return int(found.group(1)) if found else None
+
+
 def outcome(text):
     """The kind of a load's result line."""
     if text.startswith("CRASHED"):
@@ -176,6 +184,7 @@ def main(names, as_json=False):
                 print(json.dumps({"case": os.path.basename(name)[:-3], "scan_exit": code,
                                   "scan_concerns": kinds, "scan_seconds": SCAN_COST.get("seconds"),
                                   "scan_mb": SCAN_COST.get("mb"), "guarded": outcome(g),
+                                  "guarded_mb": megabytes(g),
                                   "unguarded": outcome(u)}), flush=True)
                 continue
             print("==", os.path.basename(name))
