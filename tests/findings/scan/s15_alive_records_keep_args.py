@@ -17,9 +17,10 @@ REPS = int(os.environ.get("S15_REPS", "3000"))
 USE = "print(len(obj))"
 
 
-def build(path, reps=None):
+def build(path, reps=None, name=b"bytes"):
+    """`name` is the `builtins` global applied (s18 applies `frozenset`)."""
     reps = REPS if reps is None else reps
-    out = bytearray(b"\x80\x02]q\x03cbuiltins\nbytes\nq\x00(]q\x02(")
+    out = bytearray(b"\x80\x02]q\x03cbuiltins\n" + name + b"\nq\x00(]q\x02(")
     for i in range(4000):
         out += b"K" + bytes([i % 256])
     out += b"etq\x01"  # ([0..255, 0..], ) memo 1
