@@ -249,6 +249,9 @@ impl<'a> Graph<'a> {
     /// value, found as Python finds it ([`Keys`]). Pairs given to anything else (an object's
     /// `__setitem__`) are not read by checks.
     pub fn set_items(&mut self, dict: Id, pairs: &[Id]) {
+        if pairs.is_empty() {
+            return;
+        }
         if matches!(self.get(dict), Node::List(_)) {
             self.set_list_items(dict, pairs);
             return;
