@@ -8,6 +8,10 @@
 //! * The pickle machine (`machine`) runs every opcode of protocols 0-5 over small summaries of
 //!   the values, following strings through the memo so STACK_GLOBAL resolves to concrete names,
 //!   and never builds an object or copies a payload.
+//! * Where a stream applies a global whose reconstruction rules read its arguments or state,
+//!   `reconstruction` runs it again over rebuilt objects and asks the runtime's own checks
+//!   (`pickleguard_policy::reconstruct`), so a forged dtype state is a finding here as it is a
+//!   refusal at load.
 //! * [`Limits`] bounds memory and time for any input; reaching one is an error in the report,
 //!   never a silent pass.
 //! * Reports ([`FileReport`], [`StreamReport`], [`Finding`], [`Verdict`]) serialize to JSON.
