@@ -35,6 +35,8 @@ mod reconstruction;
 mod report;
 mod stream;
 mod tar;
+#[cfg(test)]
+mod test_pickles;
 mod text;
 mod value;
 mod zip;

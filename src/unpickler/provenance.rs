@@ -17,7 +17,7 @@ use std::sync::Arc;
 use pickleguard_policy::reconstruct::{self, bounds, Apply, Plan, Value, Violation, ALL_APPLIES};
 use pickleguard_policy::{Global, Mode};
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyTuple, PyType};
+use pyo3::types::{PyDict, PyModule, PyTuple, PyType};
 use rustc_hash::FxHashMap;
 
 use super::memo::Memo;
@@ -146,7 +146,20 @@ pub(crate) fn ruled_definition(object: &Bound<'_, PyAny>) -> Option<Global> {
     let module: String = object.getattr("__module__").ok()?.extract().ok()?;
     let qualname: String = object.getattr("__qualname__").ok()?.extract().ok()?;
     let global = Global::new(module, qualname);
-    reconstruct::has_rules(&global).then_some(global)
+    if !reconstruct::has_rules(&global) {
+        return None;
+    }
+    // A class may claim any `__module__` and `__qualname__`: the ruled global must resolve to
+    // this very object, in a module already imported (nothing is imported here).
+    let modules = PyModule::import(object.py(), "sys")
+        .ok()?
+        .getattr("modules")
+        .ok()?;
+    let mut found = modules.get_item(&global.module).ok()?;
+    for part in global.name.split('.') {
+        found = found.getattr(part).ok()?;
+    }
+    found.is(object).then_some(global)
 }
 
 fn key(object: &Bound<'_, PyAny>) -> usize {

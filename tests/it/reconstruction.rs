@@ -389,4 +389,25 @@ fn scan_findings_of_the_attackers_review() {
             "{case}: the guarded load used {mb} MB: {report}"
         );
     }
+    // s14's other layouts: the alias named first, then `numpy.ndarray` by its ruled name (the
+    // scan names it too); and the alias alone, which only the runtime can follow to the ruled
+    // global it is (by `__module__`/`__qualname__`, checked to resolve to the same object).
+    for (variant, scan_exit) in [("alias_first", 1), ("alias", 0)] {
+        let output = run_ok(
+            support::command(&python)
+                .arg(support::repo().join("tests/findings/scan/harness.py"))
+                .arg("--json")
+                .arg(support::repo().join("tests/findings/scan/s14_alias_of_a_ruled_global.py"))
+                .env("PICKLEGUARD_ROOT", support::repo())
+                .env("PY", &python)
+                .env("VARIANT", variant),
+        );
+        let report = &json_lines(&output.stdout)[0];
+        assert_eq!(report["scan_exit"], scan_exit, "s14 {variant}: {report}");
+        assert_eq!(report["guarded"], "refused", "s14 {variant}: {report}");
+        assert_eq!(
+            report["unguarded"], "loaded",
+            "s14 {variant} (control): {report}"
+        );
+    }
 }

@@ -256,16 +256,18 @@ def run(entry, cases):
         print(json.dumps(report), flush=True)
 
 
-def write(folder, cases):
-    for case in cases:
-        with open(os.path.join(folder, case + ".pkl"), "wb") as f:
-            f.write(payload(case))
+def command_line(argv, payload, load_one, run, cases):
+    """`case ENTRY CASE`, `write DIR [CASE ...]` or `run ENTRY [CASE ...]`, for this script and
+    reconstruction_memo_attacks.py."""
+    if argv[1] == "case":
+        load_one(argv[2], argv[3])
+    elif argv[1] == "write":
+        for case in argv[3:] or cases:
+            with open(os.path.join(argv[2], case + ".pkl"), "wb") as f:
+                f.write(payload(case))
+    else:
+        run(argv[2], argv[3:] or cases)
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "case":
-        load_one(sys.argv[2], sys.argv[3])
-    elif sys.argv[1] == "write":
-        write(sys.argv[2], sys.argv[3:] or CASES)
-    else:
-        run(sys.argv[2], sys.argv[3:] or CASES)
+    command_line(sys.argv, payload, load_one, run, CASES)

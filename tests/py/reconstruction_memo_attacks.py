@@ -47,7 +47,7 @@ import pickle
 import struct
 import sys
 
-from reconstruction_attacks import run_case
+from reconstruction_attacks import command_line, run_case
 
 SECRET = b"PICKLEGUARD-FREED-SECRET-"
 DEFAULT_TIME_LIMIT = 60
@@ -271,16 +271,5 @@ def run(entry, cases):
             print(json.dumps(report), flush=True)
 
 
-def write(folder, cases):
-    for case in cases:
-        with open(os.path.join(folder, case + ".pkl"), "wb") as f:
-            f.write(payload(case))
-
-
 if __name__ == "__main__":
-    if sys.argv[1] == "case":
-        load_one(sys.argv[2], sys.argv[3])
-    elif sys.argv[1] == "write":
-        write(sys.argv[2], sys.argv[3:] or CASES)
-    else:
-        run(sys.argv[2], sys.argv[3:] or CASES)
+    command_line(sys.argv, payload, load_one, run, CASES)

@@ -3,6 +3,7 @@
 use pickleguard_policy::Policy;
 
 use crate::stream::{walk, Count, Walk};
+use crate::test_pickles::{cat, su};
 use crate::{Limits, ScanError, Verdict};
 
 fn scan(data: &[u8]) -> Walk {
@@ -41,17 +42,6 @@ fn g(
     kind: &'static str,
 ) -> (String, String, &'static str, &'static str) {
     (module.to_string(), name.to_string(), opcode, kind)
-}
-
-/// SHORT_BINUNICODE.
-fn su(text: &str) -> Vec<u8> {
-    let mut out = vec![0x8c, text.len() as u8];
-    out.extend_from_slice(text.as_bytes());
-    out
-}
-
-fn cat(parts: &[&[u8]]) -> Vec<u8> {
-    parts.concat()
 }
 
 #[test]

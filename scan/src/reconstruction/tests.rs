@@ -5,6 +5,7 @@ use pickleguard_policy::Policy;
 
 use crate::report::ConcernKind;
 use crate::stream::{walk, Count, Walk};
+use crate::test_pickles::{cat, su as s};
 use crate::Limits;
 
 fn scan_with(data: &[u8], limits: Limits) -> Walk {
@@ -25,17 +26,6 @@ fn refused_checks(walk: &Walk) -> Vec<String> {
             detail[start..start + detail[start..].find('`').unwrap()].to_string()
         })
         .collect()
-}
-
-/// SHORT_BINUNICODE.
-fn s(text: &str) -> Vec<u8> {
-    let mut out = vec![0x8c, text.len() as u8];
-    out.extend_from_slice(text.as_bytes());
-    out
-}
-
-fn cat(parts: &[&[u8]]) -> Vec<u8> {
-    parts.concat()
 }
 
 /// `numpy.dtype("O8", False, True)` (memo 0 the class, memo 1 the dtype), without its BUILD.
